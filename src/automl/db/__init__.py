@@ -1,0 +1,3 @@
+from automl.db.session import Database
+
+__all__ = ["Database"]

@@ -1,0 +1,129 @@
+"""The whole domain: datasets, experiments, trained models, jobs, batch predictions, API keys."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from automl.db.base import Base, utcnow
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))  # the client's filename, display only
+    storage_key: Mapped[str] = mapped_column(String(64), unique=True)  # generated; names the Parquet file
+    source_format: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    n_rows: Mapped[int]
+    n_cols: Mapped[int]
+    profile: Mapped[dict[str, Any]]  # {"columns": [...], "warnings": [...]}
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    experiments: Mapped[list[Experiment]] = relationship(back_populates="dataset")
+
+
+class Experiment(Base):
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"), index=True)
+    target_column: Mapped[str] = mapped_column(String(255))
+    feature_columns: Mapped[list[Any]]
+    problem_type: Mapped[str] = mapped_column(String(16))  # auto until the engine detects it
+    metric: Mapped[str] = mapped_column(String(32))
+    time_budget_s: Mapped[float]
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)  # dropped rows, warnings, split sizes
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    dataset: Mapped[Dataset] = relationship(back_populates="experiments")
+    models: Mapped[list[TrainedModel]] = relationship(back_populates="experiment", cascade="all, delete-orphan")
+
+
+class TrainedModel(Base):
+    __tablename__ = "trained_models"
+    __table_args__ = (UniqueConstraint("experiment_id", "candidate_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    candidate_key: Mapped[str] = mapped_column(String(128))  # unique per experiment: retries cannot duplicate
+    algorithm: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    is_ensemble: Mapped[bool] = mapped_column(default=False)
+    cv_score: Mapped[float | None]
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)  # holdout-test figures
+    fit_seconds: Mapped[float] = mapped_column(default=0.0)
+    predict_ms_per_row: Mapped[float | None]
+    feature_importance: Mapped[list[Any]] = mapped_column(default=list)
+    plots: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    input_schema: Mapped[list[Any]] = mapped_column(default=list)
+    classes: Mapped[list[Any] | None]
+    artifact_key: Mapped[str] = mapped_column(String(64), unique=True)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    artifact_size: Mapped[int] = mapped_column(default=0)
+    deployed_api: Mapped[bool] = mapped_column(default=False)
+    deployed_batch: Mapped[bool] = mapped_column(default=False)
+    deployed_at: Mapped[datetime | None]
+    n_predictions: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="models")
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "experiment" | "batch_prediction"
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=3)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    heartbeat_at: Mapped[datetime | None]
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class BatchPrediction(Base):
+    __tablename__ = "batch_predictions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("trained_models.id", ondelete="CASCADE"), index=True)
+    input_name: Mapped[str] = mapped_column(String(255))  # the client's filename, display only
+    input_key: Mapped[str] = mapped_column(String(64), unique=True)
+    output_key: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    n_rows: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)  # shown in lists to tell keys apart
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the secret
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

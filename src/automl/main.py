@@ -1,0 +1,53 @@
+"""The FastAPI app factory: mounts the API, the web pages and static assets; lifespan opens resources."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from automl import __version__
+from automl.api import datasets, experiments, health, metrics, models, predictions
+from automl.api.errors import install_error_handlers
+from automl.config import Settings, get_settings
+from automl.db import Database
+from automl.db.migrate import upgrade
+from automl.logging import configure_logging
+from automl.storage import Storage
+from automl.web import pages
+
+STATIC = Path(__file__).parent / "web" / "static"
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_dirs()
+        if migrate:
+            upgrade(settings.db_url)
+        app.state.settings = settings
+        app.state.db = Database(settings.db_url)
+        app.state.storage = Storage(settings.data_dir)
+        try:
+            yield
+        finally:
+            app.state.db.dispose()
+
+    app = FastAPI(title="automl", version=__version__, lifespan=lifespan)
+    install_error_handlers(app)
+    for module in (health, datasets, experiments, models, predictions, metrics):
+        app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for uvicorn (`factory=True`): settings from the environment, logging configured."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)
