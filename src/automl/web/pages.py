@@ -1,5 +1,132 @@
+"""The server-rendered pages and the HTML fragments their live parts poll. Pages read; the JSON API writes."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from automl.api.deps import SessionDep, SettingsDep
+from automl.db.models import Dataset, Experiment, TrainedModel
+from automl.web import queries, views
+from automl.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
+
+PLOTLY_JS = resources.files("plotly") / "package_data" / "plotly.min.js"
+FAVICON = resources.files("automl.web") / "static" / "favicon.svg"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def not_found(request: Request, what: str, ident: int) -> HTMLResponse:
+    return render(request, "404.html", status_code=404, what=what, ident=ident)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, session: SessionDep) -> HTMLResponse:
+    return render(
+        request,
+        "home.html",
+        datasets=queries.recent_datasets(session),
+        experiments=queries.recent_experiments(session),
+        deployed=queries.deployed_models(session),
+        max_upload_mb=request.app.state.settings.max_upload_mb,
+    )
+
+
+@router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
+def dataset_page(request: Request, dataset_id: int, session: SessionDep) -> HTMLResponse:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        return not_found(request, "dataset", dataset_id)
+    return render(
+        request,
+        "dataset.html",
+        dataset=dataset,
+        columns=views.finite(views.columns(dataset)),
+        warnings=views.warnings(dataset),
+        form=views.experiment_form(dataset),
+        experiments=queries.recent_experiments(session, dataset_id=dataset_id),
+    )
+
+
+def _experiment_context(session: SessionDep, experiment: Experiment) -> dict[str, Any]:
+    return {"experiment": experiment, "models": queries.leaderboard(session, experiment)}
+
+
+@router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
+def experiment_page(request: Request, experiment_id: int, session: SessionDep) -> HTMLResponse:
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        return not_found(request, "experiment", experiment_id)
+    return render(request, "experiment.html", **_experiment_context(session, experiment))
+
+
+@router.get("/experiments/{experiment_id}/live", response_class=HTMLResponse)
+def experiment_live(request: Request, experiment_id: int, session: SessionDep) -> HTMLResponse:
+    """Status, progress and leaderboard; the fragment keeps polling itself while the experiment runs."""
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        return HTMLResponse("", status_code=404)
+    return render(request, "partials/experiment_live.html", **_experiment_context(session, experiment))
+
+
+def _keys_required(request: Request, settings: SettingsDep) -> bool:
+    if settings.api_keys_required is not None:
+        return settings.api_keys_required
+    return request.url.hostname not in LOOPBACK
+
+
+@router.get("/models/{model_id}", response_class=HTMLResponse)
+def model_page(request: Request, model_id: int, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    model = session.get(TrainedModel, model_id)
+    if model is None:
+        return not_found(request, "model", model_id)
+    dataset = session.get(Dataset, model.experiment.dataset_id)
+    example = views.example_row(model, dataset)
+    keys_required = _keys_required(request, settings)
+    return render(
+        request,
+        "model.html",
+        model=model,
+        model_id=model.id,
+        plot_data=views.plot_data(model),
+        experiment=model.experiment,
+        dataset=dataset,
+        rank=queries.model_rank(session, model),
+        fields=views.form_fields(model, example),
+        examples=views.code_examples(str(request.base_url), model.id, example, keys_required=keys_required),
+        keys_required=keys_required,
+        jobs=queries.batch_jobs(session, model.id),
+        keys=queries.api_keys(session),
+    )
+
+
+@router.get("/models/{model_id}/batches", response_class=HTMLResponse)
+def model_batches(request: Request, model_id: int, session: SessionDep) -> HTMLResponse:
+    if session.get(TrainedModel, model_id) is None:
+        return HTMLResponse("", status_code=404)
+    return render(request, "partials/batches.html", model_id=model_id, jobs=queries.batch_jobs(session, model_id))
+
+
+@router.get("/keys/fragment", response_class=HTMLResponse)
+def keys_fragment(request: Request, session: SessionDep) -> HTMLResponse:
+    return render(request, "partials/keys.html", keys=queries.api_keys(session))
+
+
+@router.get("/assets/plotly.min.js")
+def plotly_js() -> Response:
+    """Plotly's bundle straight from the installed `plotly` package, so it is never copied into the repo."""
+    with resources.as_file(PLOTLY_JS) as path:
+        return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    with resources.as_file(FAVICON) as path:
+        return FileResponse(path, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})

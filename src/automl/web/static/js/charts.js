@@ -1,0 +1,167 @@
+// Plotly charts with one look: distributions on the dataset page, model diagnostics elsewhere.
+"use strict";
+
+const Charts = (() => {
+  const COLORS = ["#0d6efd", "#20c997", "#fd7e14", "#6f42c1", "#d63384", "#198754", "#0dcaf0", "#ffc107"];
+  const FONT = {family: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#343a40"};
+  const CONFIG = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"]};
+
+  // Plotly reads a little HTML in text; user values must show literally, so escape the markup characters
+  function label(value) {
+    return String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  function layout(extra) {
+    return {
+      font: FONT, margin: {l: 50, r: 16, t: 36, b: 44}, paper_bgcolor: "rgba(0,0,0,0)",
+      plot_bgcolor: "rgba(0,0,0,0)", colorway: COLORS, showlegend: false, hoverlabel: {font: FONT},
+      xaxis: {gridcolor: "#e9ecef", zeroline: false, automargin: true},
+      yaxis: {gridcolor: "#e9ecef", zeroline: false, automargin: true},
+      ...extra,
+    };
+  }
+
+  function title(text) {
+    return {text: label(text), font: {size: 13}, x: 0, xanchor: "left", xref: "paper"};
+  }
+
+  function plot(node, traces, extra) {
+    if (!window.Plotly || !node) return;
+    window.Plotly.newPlot(node, traces, layout(extra), CONFIG);
+  }
+
+  function card(container, heading, {cls = "chart", col = "col-md-6"} = {}) {
+    const box = App.el("div", {class: cls});
+    container.append(App.el("div", {class: col}, App.el("div", {class: "border rounded p-2 bg-body h-100"},
+      App.el("div", {class: "small fw-semibold text-break px-1"}, heading), box)));
+    return box;
+  }
+
+  // --- dataset distributions: accept the profile's histogram / top-values shapes -------------------
+  function pairs(raw) {
+    if (!raw) return null;
+    if (Array.isArray(raw)) {
+      return raw.map((item) => Array.isArray(item) ? {value: item[0], count: item[1]}
+        : {value: item.value ?? item.label ?? item.category, count: item.count ?? item.n ?? item.frequency});
+    }
+    if (typeof raw === "object") return Object.entries(raw).map(([value, count]) => ({value, count}));
+    return null;
+  }
+
+  function histogram(stats) {
+    const h = stats.histogram || stats.hist;
+    if (!h) return null;
+    if (Array.isArray(h)) {
+      return {x: h.map((b) => b.start ?? b.bin ?? b.left ?? b.x), y: h.map((b) => b.count ?? b.n ?? b.y)};
+    }
+    const edges = h.edges || h.bins || h.bin_edges;
+    const counts = h.counts || h.count;
+    if (!edges || !counts) return null;
+    const mids = counts.map((_, i) => edges.length > counts.length ? (edges[i] + edges[i + 1]) / 2 : edges[i]);
+    return {x: mids, y: counts, width: edges.length > counts.length ? edges[1] - edges[0] : undefined};
+  }
+
+  function topValues(stats) {
+    const raw = stats.top_values || stats.top || stats.value_counts || stats.frequencies || stats.categories;
+    const list = pairs(raw);
+    return list && list.length && list.every((p) => typeof p.count === "number") ? list.slice(0, 12) : null;
+  }
+
+  function distributions(container, columns, nRows) {
+    if (!container) return 0;
+    let shown = 0;
+    for (const col of columns.slice(0, 40)) {
+      const stats = col.stats || {};
+      const hist = histogram(stats);
+      const top = hist ? null : topValues(stats);
+      if (!hist && !top) continue;
+      const box = card(container, `${col.name} · ${col.kind}`, {cls: "chart-sm", col: "col-sm-6 col-lg-4"});
+      const small = {margin: {l: 40, r: 8, t: 6, b: 30}, bargap: 0.05};
+      if (hist) {
+        plot(box, [{type: "bar", x: hist.x, y: hist.y, width: hist.width, marker: {color: COLORS[0]},
+          hovertemplate: "%{x}: %{y}<extra></extra>"}], small);
+      } else {
+        const values = top.map((p) => label(p.value === null ? "∅" : p.value)).reverse();
+        plot(box, [{type: "bar", orientation: "h", y: values, x: top.map((p) => p.count).reverse(),
+          marker: {color: COLORS[1]}, hovertemplate: "%{y}: %{x}<extra></extra>"}],
+          {...small, margin: {l: 8, r: 8, t: 6, b: 30}, yaxis: {automargin: true, type: "category"}});
+      }
+      shown += 1;
+    }
+    return shown;
+  }
+
+  // --- model diagnostics -------------------------------------------------------------------------
+  function roc(container, data) {
+    const auc = data.auc !== undefined ? ` (AUC ${App.fmt(data.auc, 3)})` : "";
+    plot(card(container, `ROC curve${auc}`), [
+      {type: "scatter", mode: "lines", x: data.fpr, y: data.tpr, line: {color: COLORS[0], width: 2.5},
+        fill: "tozeroy", fillcolor: "rgba(13,110,253,.08)", hovertemplate: "FPR %{x:.3f}<br>TPR %{y:.3f}<extra></extra>"},
+      {type: "scatter", mode: "lines", x: [0, 1], y: [0, 1], line: {color: "#adb5bd", dash: "dash", width: 1},
+        hoverinfo: "skip"},
+    ], {xaxis: {title: {text: "False positive rate"}, range: [0, 1]}, yaxis: {title: {text: "True positive rate"}, range: [0, 1.02]}});
+  }
+
+  function pr(container, data) {
+    plot(card(container, "Precision-recall curve"), [
+      {type: "scatter", mode: "lines", x: data.recall, y: data.precision, line: {color: COLORS[3], width: 2.5},
+        hovertemplate: "Recall %{x:.3f}<br>Precision %{y:.3f}<extra></extra>"},
+    ], {xaxis: {title: {text: "Recall"}, range: [0, 1]}, yaxis: {title: {text: "Precision"}, range: [0, 1.02]}});
+  }
+
+  function confusion(container, data) {
+    const labels = data.labels.map((l) => label(l));
+    const matrix = data.matrix;
+    plot(card(container, "Confusion matrix (holdout)"), [{
+      type: "heatmap", x: labels, y: labels, z: matrix, colorscale: [[0, "#f4f8ff"], [1, "#0d6efd"]], showscale: false,
+      text: matrix.map((row) => row.map((v) => String(v))), texttemplate: "%{text}",
+      hovertemplate: "actual %{y}<br>predicted %{x}<br>%{z}<extra></extra>",
+    }], {xaxis: {title: {text: "Predicted"}, type: "category", side: "bottom"},
+      yaxis: {title: {text: "Actual"}, type: "category", autorange: "reversed"}});
+  }
+
+  function residuals(container, data) {
+    plot(card(container, "Residuals vs predicted"), [
+      {type: "scattergl", mode: "markers", x: data.predicted, y: data.residual,
+        marker: {color: COLORS[0], size: 5, opacity: 0.55}, hovertemplate: "pred %{x:.4g}<br>resid %{y:.4g}<extra></extra>"},
+    ], {xaxis: {title: {text: "Predicted"}}, yaxis: {title: {text: "Residual"}, zeroline: true, zerolinecolor: "#adb5bd"}});
+  }
+
+  function predictedVsActual(container, data) {
+    const all = data.actual.concat(data.predicted).filter(Number.isFinite);
+    const lo = Math.min(...all), hi = Math.max(...all);
+    plot(card(container, "Predicted vs actual"), [
+      {type: "scattergl", mode: "markers", x: data.actual, y: data.predicted,
+        marker: {color: COLORS[1], size: 5, opacity: 0.55}, hovertemplate: "actual %{x:.4g}<br>pred %{y:.4g}<extra></extra>"},
+      {type: "scatter", mode: "lines", x: [lo, hi], y: [lo, hi], line: {color: "#adb5bd", dash: "dash", width: 1}, hoverinfo: "skip"},
+    ], {xaxis: {title: {text: "Actual"}}, yaxis: {title: {text: "Predicted"}}});
+  }
+
+  function importance(container, items, {top = 20} = {}) {
+    const list = (items || []).slice().sort((a, b) => b.importance - a.importance).slice(0, top).reverse();
+    if (!list.length) return false;
+    const box = card(container, `Feature importance (top ${list.length})`, {col: "col-12"});
+    box.style.height = `${Math.max(220, 26 * list.length + 70)}px`;
+    plot(box, [{type: "bar", orientation: "h", y: list.map((f) => label(f.feature)), x: list.map((f) => f.importance),
+      marker: {color: COLORS[0]}, hovertemplate: "%{y}: %{x:.4g}<extra></extra>"}],
+      {margin: {l: 8, r: 16, t: 10, b: 40}, yaxis: {automargin: true, type: "category"},
+        xaxis: {title: {text: "Importance (drop in score when shuffled)"}}});
+    return true;
+  }
+
+  function modelPlots(container, model) {
+    container.replaceChildren();
+    const p = model.plots || {};
+    if (p.roc && p.roc.fpr) roc(container, p.roc);
+    if (p.pr && p.pr.recall) pr(container, p.pr);
+    if (p.confusion_matrix && p.confusion_matrix.matrix) confusion(container, p.confusion_matrix);
+    if (p.predicted_vs_actual && p.predicted_vs_actual.actual) predictedVsActual(container, p.predicted_vs_actual);
+    if (p.residuals && p.residuals.predicted) residuals(container, p.residuals);
+    importance(container, model.feature_importance);
+    if (!container.children.length) {
+      container.append(App.el("p", {class: "text-body-secondary small mb-0"}, "No plots were recorded for this model."));
+    }
+  }
+
+  return {label, plot, distributions, modelPlots};
+})();

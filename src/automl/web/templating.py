@@ -1,0 +1,75 @@
+"""Jinja2 set-up for the pages: autoescaping templates plus a few display filters."""
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+STATUS_STYLE = {
+    "queued": "secondary",
+    "running": "primary",
+    "completed": "success",
+    "failed": "danger",
+    "cancelled": "warning",
+}
+KIND_STYLE = {
+    "numeric": "primary",
+    "categorical": "success",
+    "boolean": "info",
+    "datetime": "warning",
+    "text": "secondary",
+    "id": "dark",
+    "constant": "light",
+}
+ACTIVE_STATUSES = ("queued", "running")
+
+
+def fmt_num(value: Any, digits: int = 4) -> str:
+    """Compact number display: 4 significant digits, thousands separators for big integers."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    return f"{value:.{digits}g}"
+
+
+def fmt_when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+def fmt_size(n: int | None) -> str:
+    if n is None:
+        return "—"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def fmt_pct(value: Any) -> str:
+    if value is None:
+        return "—"
+    pct = float(value)
+    return "0%" if pct == 0 else f"{pct:.1f}%" if pct >= 0.1 else "<0.1%"
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))  # autoescape is on for .html
+    env = templates.env
+    env.filters.update(num=fmt_num, when=fmt_when, size=fmt_size, pct=fmt_pct)
+    env.globals.update(status_style=STATUS_STYLE, kind_style=KIND_STYLE, active_statuses=ACTIVE_STATUSES)
+    return templates
+
+
+templates = make_templates()

@@ -1,0 +1,127 @@
+"""Turns stored rows into what the templates show: form fields, problem-type hints, code examples."""
+from __future__ import annotations
+
+import json
+import math
+import pprint
+from typing import Any
+
+from automl.db.models import Dataset, TrainedModel
+from automl.engine.task import DEFAULT_METRIC, MAX_INT_CLASSES, METRICS, PROBLEM_TYPES
+
+EXAMPLE_ROWS = 1
+
+
+def columns(dataset: Dataset) -> list[dict[str, Any]]:
+    return list((dataset.profile or {}).get("columns") or [])
+
+
+def warnings(dataset: Dataset) -> list[dict[str, Any]]:
+    return list((dataset.profile or {}).get("warnings") or [])
+
+
+def problem_hint(col: dict[str, Any]) -> str:
+    """The problem type a column would give as a target, from its profile (the engine decides for real)."""
+    kind, n_unique = col.get("kind"), int(col.get("n_unique") or 0)
+    if kind == "boolean" or n_unique == 2:
+        return "binary"
+    if kind == "numeric":
+        integer = str(col.get("dtype", "")).startswith(("int", "uint", "Int", "UInt"))
+        return "multiclass" if integer and n_unique <= MAX_INT_CLASSES else "regression"
+    return "multiclass"
+
+
+def default_target(cols: list[dict[str, Any]]) -> str | None:
+    """The last usable column: by convention the label usually comes last."""
+    usable = [c["name"] for c in cols if c.get("kind") not in ("id", "constant", "text", "datetime")]
+    return usable[-1] if usable else (cols[-1]["name"] if cols else None)
+
+
+def metric_choices() -> dict[str, list[str]]:
+    return {pt: [name for name, m in METRICS.items() if pt in m.problem_types] for pt in PROBLEM_TYPES}
+
+
+def experiment_form(dataset: Dataset) -> dict[str, Any]:
+    cols = columns(dataset)
+    return {
+        "columns": cols,
+        "hints": {c["name"]: problem_hint(c) for c in cols},
+        "target": default_target(cols),
+        "problem_types": PROBLEM_TYPES,
+        "metrics": metric_choices(),
+        "default_metric": DEFAULT_METRIC,
+        "excluded_kinds": ("id", "constant"),
+    }
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def finite(value: Any) -> Any:
+    """JSON-safe copy for the browser: NaN and infinities become null (JSON.parse rejects them)."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return _clean(value)
+
+
+def plot_data(model: TrainedModel) -> dict[str, Any]:
+    return finite({"plots": model.plots or {}, "feature_importance": model.feature_importance or []})
+
+
+def example_row(model: TrainedModel, dataset: Dataset | None) -> dict[str, Any]:
+    """One plausible input row: a category or a sample value from the profile for each input column."""
+    samples = {c["name"]: c.get("samples") or [] for c in (columns(dataset) if dataset else [])}
+    row: dict[str, Any] = {}
+    for field in model.input_schema or []:
+        name = field["name"]
+        cats = [c for c in field.get("categories") or [] if c is not None]
+        values = [v for v in (_clean(s) for s in samples.get(name, [])) if v is not None]
+        row[name] = cats[0] if cats else values[0] if values else (0 if field.get("kind") == "numeric" else "")
+    return row
+
+
+def form_fields(model: TrainedModel, example: dict[str, Any]) -> list[dict[str, Any]]:
+    """One field per input column: a select for categories and booleans, otherwise a text input."""
+    fields = []
+    for field in model.input_schema or []:
+        kind = field.get("kind") or "text"
+        cats = [str(c) for c in field.get("categories") or [] if c is not None]
+        if not cats and kind == "boolean":
+            cats = ["true", "false"]
+        fields.append(
+            {
+                "name": field["name"],
+                "kind": kind,
+                "dtype": field.get("dtype") or "",
+                "required": bool(field.get("required")),
+                "options": cats,
+                "value": "" if example.get(field["name"]) is None else str(example[field["name"]]),
+            }
+        )
+    return fields
+
+
+def code_examples(base_url: str, model_id: int, row: dict[str, Any], *, keys_required: bool) -> dict[str, str]:
+    url = f"{base_url.rstrip('/')}/api/v1/predict/{model_id}"
+    body = {"data": [row], "return_probabilities": True}
+    auth_curl = ' \\\n  -H "Authorization: Bearer $AUTOML_API_KEY"' if keys_required else ""
+    auth_py = ', "Authorization": f"Bearer {os.environ[\'AUTOML_API_KEY\']}"' if keys_required else ""
+    curl = (
+        f"curl -s -X POST {url} \\\n  -H 'Content-Type: application/json'{auth_curl} \\\n"
+        f"  -d '{json.dumps(body).replace(chr(39), chr(39) + chr(92) + chr(39) + chr(39))}'"
+    )
+    python = (
+        ("import os\n" if keys_required else "")
+        + "import requests\n\n"
+        + f"rows = {pprint.pformat(body['data'], sort_dicts=False)}\n"
+        + f'resp = requests.post(\n    "{url}",\n    json={{"data": rows, "return_probabilities": True}},\n'
+        + f'    headers={{"Content-Type": "application/json"{auth_py}}},\n    timeout=30,\n)\n'
+        + "resp.raise_for_status()\nprint(resp.json()[\"predictions\"])\n"
+    )
+    batch = f"curl -s -X POST {url}/batch{auth_curl} \\\n  -F 'file=@to_score.csv'"
+    return {"curl": curl, "python": python, "batch": batch}
