@@ -1,16 +1,21 @@
 """The `automl` command: serve, worker, train, predict, apikey, db."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from automl.cli_serving import apikey_app, model_app
 from automl.config import get_settings
 from automl.logging import configure_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted AutoML for tabular data.")
 db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
 app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(model_app, name="model")
 
 
 @app.command()
@@ -23,14 +28,59 @@ def serve(
     import uvicorn
 
     from automl.db.migrate import upgrade
+    from automl.jobs.embedded import embedded_workers
+    from automl.services.apikeys import BIND_HOST_ENV
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     settings.ensure_dirs()
     upgrade(settings.db_url)
-    uvicorn.run(
-        "automl.main:app_factory", factory=True, host=host, port=port, access_log=False, log_config=None
-    )
+    os.environ[BIND_HOST_ENV] = host  # API keys default to required beyond loopback
+    with embedded_workers(workers):  # training never runs in the API process
+        uvicorn.run(
+            "automl.main:app_factory", factory=True, host=host, port=port, access_log=False, log_config=None,
+            timeout_graceful_shutdown=3,  # open event streams must not hold a shutdown
+        )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs this worker runs at once.")] = 1,
+) -> None:
+    """Run a standalone background worker (scale-out): claims queued jobs until SIGTERM."""
+    from automl.db.migrate import upgrade
+    from automl.jobs.worker import Worker
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    settings.ensure_dirs()
+    upgrade(settings.db_url)
+    Worker(settings, concurrency=concurrency).run()
+
+
+@app.command()
+def train(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, Excel or Parquet file.")],
+    target: Annotated[str, typer.Option(help="The column to predict.")],
+    time_budget: Annotated[float, typer.Option(min=1, help="Whole run's wall time in seconds.")] = 60,
+    out: Annotated[Path, typer.Option(help="Folder for the model artifacts.")] = Path("models"),
+) -> None:
+    """Train from the shell with a progress bar; print the leaderboard and save the models."""
+    from automl.cli_engine import train_command
+
+    train_command(file, target, time_budget, out)
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A saved model artifact.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Rows to score.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the scored CSV.")],
+) -> None:
+    """Score a file with a saved model: the input columns, then `prediction` (and class probabilities)."""
+    from automl.cli_engine import predict_command
+
+    predict_command(model, file, output)
 
 
 @db_app.command("upgrade")

@@ -1,5 +1,59 @@
+"""Experiments: create (queued for a worker), list, read with the leaderboard, cancel, live events (SSE)."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(tags=["experiments"])
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from automl.api.deps import DbDep, SessionDep, StorageDep
+from automl.schemas.experiments import ExperimentCreate, ExperimentList, ExperimentPublic, LeaderboardRow, Queued
+from automl.services import experiments as svc
+from automl.services.experiment_events import event_stream
+
+router = APIRouter(prefix="/api/experiments", tags=["experiments"])
+
+
+@router.post("", status_code=202, response_model=Queued)
+def create_experiment(body: ExperimentCreate, session: SessionDep, storage: StorageDep) -> Queued:
+    exp = svc.create_experiment(session, storage, body)
+    return Queued(id=exp.id, status=exp.status)
+
+
+@router.get("", response_model=ExperimentList)
+def list_experiments(
+    session: SessionDep,
+    dataset_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
+    items, total = svc.list_experiments(session, dataset_id=dataset_id, limit=limit, offset=offset)
+    return {"items": [svc.summary(e) for e in items], "total": total}
+
+
+@router.get("/{exp_id}", response_model=ExperimentPublic)
+def get_experiment(exp_id: int, session: SessionDep) -> dict:
+    return svc.public(session, svc.get_experiment(session, exp_id))
+
+
+@router.get("/{exp_id}/leaderboard", response_model=list[LeaderboardRow])
+def get_leaderboard(exp_id: int, session: SessionDep) -> list[dict]:
+    return svc.leaderboard(session, svc.get_experiment(session, exp_id))
+
+
+@router.post("/{exp_id}/cancel", response_model=ExperimentPublic, status_code=202)
+def cancel_experiment(exp_id: int, session: SessionDep, storage: StorageDep) -> dict:
+    exp, pending = svc.cancel_experiment(session, storage, exp_id)
+    return {**svc.public(session, exp), "cancel_requested": pending}
+
+
+@router.get("/{exp_id}/events")
+def experiment_events(exp_id: int, request: Request, db: DbDep) -> StreamingResponse:
+    """Server-sent events: `progress`, `model` (a leaderboard row) and `status`; ends when the experiment does."""
+    with db.session() as session:
+        svc.get_experiment(session, exp_id)  # 404 before the stream starts
+    return StreamingResponse(
+        event_stream(db, exp_id, is_disconnected=request.is_disconnected),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,98 @@
+"""The child process that runs one job attempt.
+
+It leads its own process group (so the worker can kill it together with any pool the engine starts, and a
+terminal's Ctrl-C or the acceptance harness's SIGTERM to the API's group reaches the worker, which decides),
+and it dies with its worker: a watchdog thread blocks on a pipe whose only write end the worker holds, so
+`kill -9` of the worker leaves no orphan training forever.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from automl.config import Settings
+from automl.db import Database
+from automl.db.base import utcnow
+from automl.db.models import Job
+from automl.jobs.queue import Claimed
+from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobLost, handler_for
+from automl.logging import configure_logging
+from automl.storage import Storage
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 0.5  # throttle progress writes to ~2 per second
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    job: Claimed
+    worker_id: str
+    settings: Settings
+    claimed_at: float
+    modules: tuple[str, ...] = field(default=())  # extra modules that register kinds (tests)
+
+
+def _die_with_worker(alive: Connection) -> None:
+    try:
+        alive.recv()
+    except (EOFError, OSError):
+        pass
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+
+
+def _progress_writer(db: Database, job_id: int) -> Any:
+    last = [0.0]
+
+    def report(stage: str, fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_EVERY_S and fraction < 1.0:
+            return
+        last[0] = now
+        with db.session() as s:
+            job = s.get(Job, job_id)
+            if job is not None:
+                job.progress = {"stage": stage, "fraction": round(float(fraction), 4), "message": message}
+                job.heartbeat_at = utcnow()
+
+    return report
+
+
+def run_child(spec: ChildSpec, alive: Connection, result: Connection, stop: Event) -> None:
+    """multiprocessing target: run the handler, send one (status, error) tuple back on `result`."""
+    os.setpgid(0, 0)
+    threading.Thread(target=_die_with_worker, args=(alive,), daemon=True, name="watchdog").start()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(spec.settings.log_level, spec.settings.log_json)
+    for name in spec.modules:
+        importlib.import_module(name)
+    db = Database(spec.settings.db_url)
+    job = spec.job
+    ctx = JobContext(
+        job_id=job.id, kind=job.kind, payload=job.payload, attempt=job.attempt, db=db, settings=spec.settings,
+        storage=Storage(spec.settings.data_dir), report_progress=_progress_writer(db, job.id),
+        should_stop=stop.is_set, worker_id=spec.worker_id, claimed_at=spec.claimed_at,
+    )
+    try:
+        handler_for(job.kind)(ctx)
+        outcome: tuple[str, str | None] = ("completed", None)
+    except JobCancelled:
+        outcome = ("cancelled", None)
+    except JobLost:
+        outcome = ("lost", None)
+    except JobFailed as exc:
+        outcome = ("failed", str(exc))
+    except Exception as exc:  # noqa: BLE001 - any bug fails the job with a short message; the traceback is logged
+        log.exception("job handler crashed", extra={"job_id": job.id, "kind": job.kind})
+        outcome = ("failed", f"Internal error: {type(exc).__name__}: {str(exc)[:300]}")
+    finally:
+        db.dispose()
+    result.send(outcome)

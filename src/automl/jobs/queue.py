@@ -1,0 +1,190 @@
+"""The job queue in the database: enqueue, atomic claim, lease renewal, completion, recovery and cancellation.
+
+Every status change runs the kind's status hook in the same transaction (see registry.on_status).
+A claim is one transaction: pick the oldest queued job (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
+transactions here begin IMMEDIATE, so they are serialised) and flip it with a conditional UPDATE.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from automl.db import Database
+from automl.db.base import utcnow
+from automl.db.models import Job
+from automl.jobs.registry import status_hook_for
+from automl.storage import Storage
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("queued", "running")
+FINISHED = ("completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+
+
+def _changed(session: Session, job: Job, storage: Storage | None) -> None:
+    session.flush()
+    hook = status_hook_for(job.kind)
+    if hook is not None:
+        hook(session, job, storage)
+
+
+def enqueue(session: Session, kind: str, payload: dict[str, Any], *, max_attempts: int = 3) -> Job:
+    job = Job(kind=kind, payload=payload, status="queued", max_attempts=max_attempts)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def claim(db: Database, worker_id: str, *, lease_s: float, kinds: list[str], storage: Storage) -> Claimed | None:
+    with db.session() as s:
+        job_id = s.execute(
+            select(Job.id)
+            .where(Job.status == "queued", Job.kind.in_(kinds))
+            .order_by(Job.created_at, Job.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).scalar_one_or_none()
+        if job_id is None:
+            return None
+        now = utcnow()
+        won = s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued")
+            .values(status="running", worker_id=worker_id, attempts=Job.attempts + 1, started_at=now,
+                    heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s), finished_at=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won != 1:
+            return None
+        job = s.get(Job, job_id, populate_existing=True)
+        assert job is not None
+        _changed(s, job, storage)
+        return Claimed(job.id, job.kind, dict(job.payload), job.attempts)
+
+
+def renew(db: Database, worker_id: str, job_ids: list[int], *, lease_s: float) -> None:
+    if not job_ids:
+        return
+    now = utcnow()
+    with db.session() as s:
+        s.execute(
+            update(Job)
+            .where(Job.id.in_(job_ids), Job.worker_id == worker_id, Job.status == "running")
+            .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def states(db: Database, job_ids: list[int]) -> dict[int, tuple[str, str | None, int, bool]]:
+    """id -> (status, worker_id, attempts, cancel_requested) for the worker's watch loop."""
+    if not job_ids:
+        return {}
+    with db.session() as s:
+        rows = s.execute(
+            select(Job.id, Job.status, Job.worker_id, Job.attempts, Job.cancel_requested).where(Job.id.in_(job_ids))
+        )
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+
+def finish(
+    db: Database, job: Claimed, worker_id: str, status: str, *, error: str | None = None, storage: Storage
+) -> bool:
+    """Record the outcome of an attempt, unless the job was taken from this worker meanwhile."""
+    assert status in FINISHED
+    with db.session() as s:
+        row = _owned(s, job, worker_id)
+        if row is None:
+            return False
+        row.status, row.error, row.finished_at, row.lease_expires_at = status, error, utcnow(), None
+        _changed(s, row, storage)
+        return True
+
+
+def retry_or_fail(db: Database, job: Claimed, worker_id: str, *, reason: str, storage: Storage) -> bool:
+    """The attempt died (a crashed process): queue the job again, or fail it after its last attempt."""
+    with db.session() as s:
+        row = _owned(s, job, worker_id)
+        if row is None:
+            return False
+        _retry_or_fail(s, row, reason, storage)
+        return True
+
+
+def release(db: Database, job: Claimed, worker_id: str, *, storage: Storage) -> bool:
+    """Hand the job back (worker shutting down); the interrupted attempt is not counted."""
+    with db.session() as s:
+        row = _owned(s, job, worker_id)
+        if row is None:
+            return False
+        if row.cancel_requested:
+            row.status, row.finished_at = "cancelled", utcnow()
+        else:
+            row.status, row.attempts = "queued", max(row.attempts - 1, 0)
+            row.progress = {"stage": "queued", "fraction": 0.0, "message": "Worker stopped; waiting for another"}
+        row.worker_id = row.lease_expires_at = None
+        _changed(s, row, storage)
+        return True
+
+
+def recover_expired(db: Database, *, storage: Storage) -> int:
+    """Re-queue (or fail, after the last attempt) running jobs whose worker stopped renewing the lease."""
+    with db.session() as s:
+        rows = s.scalars(
+            select(Job)
+            .where(Job.status == "running", Job.lease_expires_at < utcnow())
+            .with_for_update(skip_locked=True)
+        ).all()
+        for row in rows:
+            log.warning("job lease expired", extra={"job_id": row.id, "worker": row.worker_id})
+            if row.cancel_requested:
+                row.status, row.finished_at = "cancelled", utcnow()
+                row.worker_id = row.lease_expires_at = None
+                _changed(s, row, storage)
+            else:
+                _retry_or_fail(s, row, f"worker {row.worker_id} stopped responding (lease expired)", storage)
+        return len(rows)
+
+
+def request_cancel(session: Session, job: Job, *, storage: Storage | None) -> None:
+    """Queued (or abandoned) jobs are cancelled at once; a running one is flagged for its worker to stop."""
+    if job.status not in ACTIVE:
+        return
+    expired = job.lease_expires_at is not None and job.lease_expires_at < utcnow()
+    if job.status == "queued" or expired:
+        job.status, job.finished_at, job.cancel_requested = "cancelled", utcnow(), True
+        job.worker_id = job.lease_expires_at = None
+        _changed(session, job, storage)
+    else:
+        job.cancel_requested = True
+        session.flush()
+
+
+def _owned(s: Session, job: Claimed, worker_id: str) -> Job | None:
+    row = s.get(Job, job.id, with_for_update=True, populate_existing=True)
+    if row is None or row.status != "running" or row.worker_id != worker_id or row.attempts != job.attempt:
+        return None
+    return row
+
+
+def _retry_or_fail(s: Session, row: Job, reason: str, storage: Storage | None) -> None:
+    if row.attempts < row.max_attempts:
+        row.status, row.error = "queued", f"attempt {row.attempts} lost: {reason}"
+        row.progress = {"stage": "queued", "fraction": 0.0, "message": f"Retrying after: {reason}"}
+    else:
+        row.status, row.finished_at = "failed", utcnow()
+        row.error = f"Gave up after {row.attempts} attempts: {reason}"
+    row.worker_id = row.lease_expires_at = None
+    _changed(s, row, storage)

@@ -1,0 +1,100 @@
+"""Job handler for kind "batch_prediction": score the uploaded file in chunks into a CSV.
+
+Bad input (unreadable file, missing columns) fails the job at once with a clear message (JobFailed);
+a crashed process is retried by the queue from the stored input. The status hook mirrors the job's
+status onto the BatchPrediction row in the same transaction, and removes the files of a batch that
+failed or was cancelled for good, so nothing is left behind.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from automl.db.base import utcnow
+from automl.db.models import BatchPrediction, Job, TrainedModel
+from automl.jobs.registry import JobCancelled, JobContext, JobFailed, on_status, register
+from automl.observability import PREDICT_ROWS
+from automl.services.predictions import input_path, output_path
+from automl.serving.batch import BatchInputError, score_file
+from automl.storage import Storage, new_key
+
+log = logging.getLogger(__name__)
+KIND = "batch_prediction"
+
+
+@register(KIND)
+def run_batch_prediction(ctx: JobContext) -> None:
+    batch_id = int(ctx.payload["batch_prediction_id"])
+    with ctx.db.session() as s:
+        bp = s.get(BatchPrediction, batch_id)
+        model = s.get(TrainedModel, bp.model_id) if bp is not None else None
+        if bp is None or model is None:  # deleted meanwhile: nothing to do
+            return
+        src, filename, old_output = input_path(ctx.storage, bp), bp.input_name, output_path(ctx.storage, bp)
+        artifact, sha256, schema = ctx.storage.artifact(model.artifact_key), model.artifact_sha256, model.input_schema
+        bp.output_key, bp.error, bp.n_rows = None, None, None
+
+    Storage.remove(old_output)  # a previous attempt that died half-way
+    output_key = new_key()
+    dest = ctx.storage.prediction(output_key, ".csv")
+    try:
+        n_rows = _score(ctx, artifact, sha256, schema, src, dest, filename=filename)
+    except BatchInputError as exc:
+        Storage.remove(dest)
+        raise JobFailed(str(exc)) from None
+    except BaseException:
+        Storage.remove(dest)
+        raise
+    with ctx.db.session() as s:
+        bp = s.get(BatchPrediction, batch_id)
+        model = s.get(TrainedModel, bp.model_id) if bp is not None else None
+        if bp is None or model is None:
+            Storage.remove(dest, src)
+            return
+        bp.status, bp.n_rows, bp.output_key, bp.finished_at = "completed", n_rows, output_key, utcnow()
+        model.n_predictions = model.n_predictions + n_rows
+    PREDICT_ROWS.labels(str(model.id), "batch").inc(n_rows)
+    Storage.remove(src)  # the scored file carries the input columns
+
+
+def _score(
+    ctx: JobContext, artifact: Path, sha256: str, schema: list[Any], src: Path, dest: Path, *, filename: str
+) -> int:
+    from automl.engine.artifacts import load_model
+    from automl.engine.errors import ArtifactIntegrityError
+
+    if not src.exists():
+        raise BatchInputError("the uploaded file is gone")
+    try:
+        model = load_model(artifact, sha256)
+    except (FileNotFoundError, ArtifactIntegrityError) as exc:
+        raise BatchInputError(f"the model artifact cannot be used: {exc}") from None
+    classifier = getattr(model, "classes_", None) is not None
+
+    def on_chunk(rows: int) -> None:
+        if ctx.should_stop():
+            raise JobCancelled()
+        ctx.report_progress("scoring", 0.0, f"{rows:,} rows scored")
+
+    return score_file(model, schema, src, dest, filename=filename, classifier=classifier, on_chunk=on_chunk)
+
+
+@on_status(KIND)
+def mirror_status(session: Session, job: Job, storage: Storage | None) -> None:
+    """Keep the BatchPrediction's status in step with its job's."""
+    bp = session.get(BatchPrediction, int(job.payload.get("batch_prediction_id", 0)))
+    if bp is None or bp.status == "completed":
+        return
+    if job.status in ("queued", "running"):
+        bp.status, bp.finished_at = job.status, None
+    elif job.status in ("failed", "cancelled"):
+        bp.status, bp.finished_at = job.status, utcnow()
+        bp.error = job.error or ("cancelled" if job.status == "cancelled" else "failed")
+        if storage is not None:
+            Storage.remove(input_path(storage, bp), output_path(storage, bp))
+        bp.output_key = None
+    elif job.status == "completed":  # the handler found nothing to do (row deleted meanwhile)
+        bp.status, bp.finished_at = "completed", bp.finished_at or utcnow()

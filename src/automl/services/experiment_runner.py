@@ -1,0 +1,222 @@
+"""The job handler for kind "experiment", and the status hook that keeps an experiment in step with its job.
+
+The handler runs in a worker's child process: it starts clean (an earlier attempt's models and files are
+removed), loads the selected Parquet columns, and runs the engine with a budget net of the time already spent
+since the claim. Each finished model is saved under a generated key and registered in one transaction that
+also checks this attempt still owns the job, so a retried or taken-over experiment never duplicates rows.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from automl.db.base import utcnow
+from automl.db.models import Experiment, Job, TrainedModel
+from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobLost, on_status, register
+from automl.storage import Storage
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 0.5
+
+
+def overhead_reserve(budget_s: float) -> float:
+    """Seconds kept out of the engine's budget for what follows it (final writes, the worker noticing)."""
+    return min(1.0 + 0.03 * budget_s, 10.0)
+
+
+def artifact_prefix(exp_id: int) -> str:
+    return f"e{exp_id}x"
+
+
+def remove_orphan_artifacts(session: Session, storage: Storage, exp_id: int) -> int:
+    """Delete this experiment's artifact files that no model row references (an attempt killed mid-save)."""
+    known = set(session.scalars(select(TrainedModel.artifact_key).where(TrainedModel.experiment_id == exp_id)))
+    removed = 0
+    for path in storage.artifact("x").parent.glob(f"{artifact_prefix(exp_id)}*.joblib"):
+        if path.stem not in known:
+            Storage.remove(path)
+            removed += 1
+    return removed
+
+
+@on_status("experiment")
+def mirror_job(session: Session, job: Job, storage: Storage | None) -> None:
+    exp = session.get(Experiment, job.payload.get("experiment_id"))
+    if exp is None:
+        return
+    exp.status, exp.attempts = job.status, job.attempts
+    if job.status == "running":
+        exp.started_at, exp.finished_at, exp.error = job.started_at, None, None
+        exp.progress = {"stage": "starting", "fraction": 0.0, "message": f"Attempt {job.attempts} started"}
+    elif job.status == "queued":
+        exp.progress = dict(job.progress or {"stage": "queued", "fraction": 0.0, "message": ""})
+    else:
+        exp.finished_at = job.finished_at or utcnow()
+        if job.status == "failed":
+            exp.error = job.error
+        message = {"completed": "Done", "failed": "Failed", "cancelled": "Cancelled"}[job.status]
+        fraction = 1.0 if job.status == "completed" else (exp.progress or {}).get("fraction", 0.0)
+        exp.progress = {"stage": job.status, "fraction": fraction, "message": message}
+        if storage is not None and job.status != "completed":
+            remove_orphan_artifacts(session, storage, exp.id)
+
+
+@register("experiment")
+def run_experiment(ctx: JobContext) -> None:
+    import pandas as pd
+
+    from automl.engine import AutoML, EngineError
+
+    exp_id = int(ctx.payload["experiment_id"])
+    spec = _start_clean(ctx, exp_id)
+    progress = _progress_writer(ctx, exp_id)
+    progress("loading", 0.0, "Loading the dataset")
+    df = pd.read_parquet(spec["path"], columns=[*spec["features"], spec["target"]])
+    spent = time.time() - ctx.claimed_at
+    budget = max(1.0, spec["budget"] - spent - overhead_reserve(spec["budget"]))
+    register_model = _ModelRegistrar(ctx, exp_id)
+    stop = lambda: ctx.should_stop() or register_model.lost  # noqa: E731
+    automl = AutoML(
+        time_budget_s=budget, metric=spec["metric"], problem_type=spec["problem_type"], seed=0,
+        on_progress=progress, on_model=register_model, should_stop=stop,
+    )
+    try:
+        result = automl.fit(df, target=spec["target"], features=spec["features"])
+    except EngineError as exc:
+        _raise_if_stopped(ctx, register_model.lost)
+        raise JobFailed(str(exc)) from None
+    _raise_if_stopped(ctx, register_model.lost)
+    _finish(ctx, exp_id, result, register_model.ids)
+
+
+def _raise_if_stopped(ctx: JobContext, lost: bool) -> None:
+    if lost:
+        raise JobLost()
+    if ctx.should_stop():
+        raise JobCancelled()
+
+
+def _start_clean(ctx: JobContext, exp_id: int) -> dict[str, Any]:
+    """Remove what an earlier (crashed or handed-back) attempt registered; return what the fit needs."""
+    with ctx.db.session() as s:
+        if not ctx.owns_job(s):
+            raise JobLost()
+        exp = s.get(Experiment, exp_id)
+        if exp is None:
+            raise JobFailed(f"Experiment {exp_id} no longer exists.")
+        s.execute(delete(TrainedModel).where(TrainedModel.experiment_id == exp_id))
+        spec = {
+            "path": ctx.storage.dataset(exp.dataset.storage_key), "target": exp.target_column,
+            "features": list(exp.feature_columns), "problem_type": exp.problem_type, "metric": exp.metric,
+            "budget": float(exp.time_budget_s),
+        }
+    with ctx.db.session() as s:
+        remove_orphan_artifacts(s, ctx.storage, exp_id)
+    return spec
+
+
+def _progress_writer(ctx: JobContext, exp_id: int) -> Any:
+    last = [0.0, ""]
+
+    def report(stage: str, fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        if now - float(last[0]) < PROGRESS_EVERY_S and stage == last[1] and fraction < 1.0:
+            return
+        last[0], last[1] = now, stage
+        with ctx.db.session() as s:
+            exp = s.get(Experiment, exp_id)
+            if exp is not None and ctx.owns_job(s):
+                exp.progress = {"stage": stage, "fraction": round(float(fraction), 4), "message": message}
+
+    return report
+
+
+class _ModelRegistrar:
+    """on_model: save the artifact, then insert its row in one transaction (the file goes if the insert does)."""
+
+    def __init__(self, ctx: JobContext, exp_id: int) -> None:
+        self.ctx, self.exp_id = ctx, exp_id
+        self.lost = False
+        self.ids: dict[str, int] = {}
+
+    def __call__(self, result: Any) -> None:
+        from automl.engine import save_model
+
+        if self.lost:
+            return
+        key = f"{artifact_prefix(self.exp_id)}{uuid.uuid4().hex}"
+        path = self.ctx.storage.artifact(key)
+        try:
+            sha = save_model(result.model, path)
+            with self.ctx.db.session() as s:
+                if not self.ctx.owns_job(s):
+                    self.lost = True
+                    raise JobLost()
+                row = TrainedModel(experiment_id=self.exp_id, candidate_key=result.key, artifact_key=key,
+                                   artifact_sha256=sha, artifact_size=path.stat().st_size, **_model_fields(result))
+                s.add(row)
+                s.flush()
+                self.ids[result.key] = row.id
+        except JobLost:
+            Storage.remove(path)
+        except IntegrityError:
+            Storage.remove(path)
+            log.warning("model already registered", extra={"experiment_id": self.exp_id, "key": result.key})
+        except BaseException:
+            Storage.remove(path)
+            raise
+
+
+def _model_fields(result: Any) -> dict[str, Any]:
+    model = result.model
+    classes = getattr(model, "classes_", None)
+    return jsonable({
+        "algorithm": result.algorithm, "params": result.params, "is_ensemble": result.is_ensemble,
+        "cv_score": result.cv_score, "metrics": result.metrics, "fit_seconds": result.fit_seconds,
+        "predict_ms_per_row": result.predict_ms_per_row, "feature_importance": result.feature_importance,
+        "plots": result.plots, "input_schema": getattr(model, "input_schema", []),
+        "classes": None if classes is None else list(classes),
+    })
+
+
+def _finish(ctx: JobContext, exp_id: int, result: Any, ids: dict[str, int]) -> None:
+    """Record what the engine learned; importance computed after a model was registered is saved too."""
+    with ctx.db.session() as s:
+        if not ctx.owns_job(s):
+            raise JobLost()
+        exp = s.get(Experiment, exp_id)
+        assert exp is not None
+        exp.problem_type, exp.metric = result.problem_type, result.metric
+        exp.summary = jsonable({**result.summary, "best_model_id": ids.get(result.best.key)})
+        exp.progress = {"stage": "finalizing", "fraction": 1.0, "message": "Saving results"}
+        for r in result.leaderboard:
+            row = s.get(TrainedModel, ids[r.key]) if r.key in ids else None
+            if row is not None and r.feature_importance and not row.feature_importance:
+                row.feature_importance = jsonable(r.feature_importance)
+
+
+
+def jsonable(value: Any) -> Any:
+    """Engine results (numpy scalars and arrays, NaN) as plain JSON values for the database."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,176 @@
+"""Experiments: validate and queue, read (with the leaderboard ranked in the metric's direction), cancel."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from automl.db.base import utcnow
+from automl.db.models import Dataset, Experiment, Job, TrainedModel
+from automl.engine.errors import EngineError
+from automl.engine.task import METRICS, resolve_metric, resolve_problem_type
+from automl.jobs import queue
+from automl.schemas.experiments import ExperimentCreate
+from automl.services.errors import Conflict, NotFound, Unprocessable
+from automl.storage import Storage
+
+KIND = "experiment"
+PROBLEM_TYPES = ("auto", "classification", "binary", "multiclass", "regression")
+UNUSABLE_KINDS = ("id", "constant")
+
+
+def create_experiment(session: Session, storage: Storage, body: ExperimentCreate) -> Experiment:
+    """Check everything cheap (profile, the target column) so a doomed experiment is a 422, then queue it."""
+    ds = session.get(Dataset, body.dataset_id)
+    if ds is None:
+        raise NotFound(f"Dataset {body.dataset_id} not found.")
+    profile = {c["name"]: c for c in (ds.profile or {}).get("columns", [])}
+    target = body.target_column
+    if target not in profile:
+        raise Unprocessable(f"Unknown target column {target!r}; the dataset's columns are: {_names(profile)}.")
+    features = _features(body.feature_columns, target, profile)
+    if body.problem_type not in PROBLEM_TYPES:
+        raise Unprocessable(f"Unknown problem_type {body.problem_type!r}; use one of {', '.join(PROBLEM_TYPES)}.")
+    y = _target_values(storage, ds, target)
+    problem_type, metric = _resolve(body.problem_type, body.metric, y, target)
+    exp = Experiment(
+        name=body.name or f"{target} on {ds.name}", dataset_id=ds.id, target_column=target,
+        feature_columns=features, problem_type=problem_type, metric=metric, time_budget_s=body.time_budget_s,
+        status="queued", progress={"stage": "queued", "fraction": 0.0, "message": "Waiting for a worker"},
+    )
+    session.add(exp)
+    session.flush()
+    queue.enqueue(session, KIND, {"experiment_id": exp.id})
+    return exp
+
+
+def _names(profile: dict[str, Any], limit: int = 30) -> str:
+    names = list(profile)
+    return ", ".join(names[:limit]) + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _features(requested: list[str] | None, target: str, profile: dict[str, Any]) -> list[str]:
+    if requested is None:
+        features = [n for n, c in profile.items() if n != target and c.get("kind") not in UNUSABLE_KINDS]
+    else:
+        features = list(dict.fromkeys(requested))
+        unknown = [f for f in features if f not in profile]
+        if unknown:
+            raise Unprocessable(f"Unknown feature column(s): {', '.join(map(repr, unknown))}.")
+        if target in features:
+            raise Unprocessable(f"The target column {target!r} cannot also be a feature.")
+    if not features:
+        raise Unprocessable("No usable feature columns: pick at least one column besides the target.")
+    return features
+
+
+def _target_values(storage: Storage, ds: Dataset, target: str) -> pd.Series:
+    table = pq.read_table(storage.dataset(ds.storage_key), columns=[target])
+    return table.column(0).to_pandas()
+
+
+def _resolve(requested: str, metric_name: str, y: pd.Series, target: str) -> tuple[str, str]:
+    y = y.dropna()
+    if y.empty:
+        raise Unprocessable(f"The target column {target!r} has no values (all missing).")
+    if y.nunique() < 2:
+        raise Unprocessable(f"The target column {target!r} has a single value; there is nothing to learn.")
+    try:
+        problem_type = resolve_problem_type(requested, y)
+        metric = resolve_metric(metric_name or "auto", problem_type)
+    except EngineError as exc:
+        raise Unprocessable(str(exc)) from None
+    if problem_type != "regression":
+        counts = y.astype(str).value_counts()
+        rare = counts[counts < 2]
+        if len(rare):
+            raise Unprocessable(
+                f"Target class(es) {', '.join(map(str, rare.index[:5]))} have a single row; "
+                "each class needs at least 2 rows (remove or merge the rare classes)."
+            )
+    return problem_type, metric.name
+
+
+def get_experiment(session: Session, exp_id: int) -> Experiment:
+    exp = session.get(Experiment, exp_id)
+    if exp is None:
+        raise NotFound(f"Experiment {exp_id} not found.")
+    return exp
+
+
+def list_experiments(
+    session: Session, *, dataset_id: int | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[Experiment], int]:
+    query = select(Experiment)
+    if dataset_id is not None:
+        query = query.where(Experiment.dataset_id == dataset_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    newest_first = query.order_by(Experiment.created_at.desc(), Experiment.id.desc())
+    items = session.scalars(newest_first.limit(limit).offset(offset))
+    return list(items), total
+
+
+def ranked_models(session: Session, exp: Experiment) -> list[TrainedModel]:
+    """Best first by CV score in the metric's direction; on a tie the single model before the ensemble."""
+    models = session.scalars(select(TrainedModel).where(TrainedModel.experiment_id == exp.id)).all()
+    sign = -1.0 if (m := METRICS.get(exp.metric)) is not None and m.direction == "maximize" else 1.0
+    return sorted(
+        models,
+        key=lambda r: (r.cv_score is None, sign * (r.cv_score or 0.0), r.is_ensemble, r.id),
+    )
+
+
+def leaderboard(session: Session, exp: Experiment) -> list[dict[str, Any]]:
+    return [
+        {
+            "model_id": m.id, "rank": rank, "algorithm": m.algorithm, "cv_score": m.cv_score, "metrics": m.metrics,
+            "fit_seconds": m.fit_seconds, "predict_ms_per_row": m.predict_ms_per_row, "is_ensemble": m.is_ensemble,
+            "deployed_api": m.deployed_api, "deployed_batch": m.deployed_batch,
+        }
+        for rank, m in enumerate(ranked_models(session, exp), start=1)
+    ]
+
+
+def summary(exp: Experiment) -> dict[str, Any]:
+    fields = (
+        "id", "name", "dataset_id", "target_column", "feature_columns", "problem_type", "metric", "time_budget_s",
+        "status", "attempts", "error", "summary", "created_at", "started_at", "finished_at",
+    )
+    out = {f: getattr(exp, f) for f in fields}
+    out["progress"] = {"stage": "queued", "fraction": 0.0, "message": "", **(exp.progress or {})}
+    return out
+
+
+def public(session: Session, exp: Experiment) -> dict[str, Any]:
+    return {**summary(exp), "leaderboard": leaderboard(session, exp)}
+
+
+def active_job(session: Session, exp_id: int) -> Job | None:
+    return session.scalars(
+        select(Job)
+        .where(Job.kind == KIND, Job.payload["experiment_id"].as_integer() == exp_id, Job.status.in_(queue.ACTIVE))
+        .order_by(Job.id.desc())
+        .with_for_update()
+    ).first()
+
+
+def cancel_experiment(session: Session, storage: Storage, exp_id: int) -> tuple[Experiment, bool]:
+    """Cancel now if queued, else ask its worker to stop (it does within about a second).
+
+    Returns the experiment and whether a stop is still pending. Cancelling a cancelled experiment is a no-op;
+    a completed or failed one is a 409.
+    """
+    exp = get_experiment(session, exp_id)
+    if exp.status in ("completed", "failed"):
+        raise Conflict(f"Experiment {exp_id} has already {exp.status}; there is nothing to cancel.")
+    job = active_job(session, exp_id)
+    if job is not None:
+        queue.request_cancel(session, job, storage=storage)
+    elif exp.status != "cancelled":  # no live job behind it (should not happen): settle the row itself
+        exp.status, exp.finished_at = "cancelled", utcnow()
+        exp.progress = {**(exp.progress or {}), "message": "Cancelled"}
+    session.refresh(exp)
+    return exp, exp.status not in queue.FINISHED
