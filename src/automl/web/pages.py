@@ -16,7 +16,6 @@ router = APIRouter(include_in_schema=False)
 
 PLOTLY_JS = resources.files("plotly") / "package_data" / "plotly.min.js"
 FAVICON = resources.files("automl.web") / "static" / "favicon.svg"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -76,12 +75,6 @@ def experiment_live(request: Request, experiment_id: int, session: SessionDep) -
     return render(request, "partials/experiment_live.html", **_experiment_context(session, experiment))
 
 
-def _keys_required(request: Request, settings: SettingsDep) -> bool:
-    if settings.api_keys_required is not None:
-        return settings.api_keys_required
-    return request.url.hostname not in LOOPBACK
-
-
 @router.get("/models/{model_id}", response_class=HTMLResponse)
 def model_page(request: Request, model_id: int, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     model = session.get(TrainedModel, model_id)
@@ -89,7 +82,7 @@ def model_page(request: Request, model_id: int, session: SessionDep, settings: S
         return not_found(request, "model", model_id)
     dataset = session.get(Dataset, model.experiment.dataset_id)
     example = views.example_row(model, dataset)
-    keys_required = _keys_required(request, settings)
+    keys_required = queries.keys_required(settings)
     return render(
         request,
         "model.html",

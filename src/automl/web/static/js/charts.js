@@ -11,13 +11,20 @@ const Charts = (() => {
     return String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
 
-  function layout(extra) {
+  // Long category names would eat the plot: shorten the tick, keep the full text for hover
+  function short(value, max = 24) {
+    const text = String(value);
+    return label(text.length > max ? `${text.slice(0, max - 1)}…` : text);
+  }
+
+  function layout(extra = {}) {
+    const axis = {gridcolor: "#e9ecef", zeroline: false, automargin: true};
     return {
       font: FONT, margin: {l: 50, r: 16, t: 36, b: 44}, paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)", colorway: COLORS, showlegend: false, hoverlabel: {font: FONT},
-      xaxis: {gridcolor: "#e9ecef", zeroline: false, automargin: true},
-      yaxis: {gridcolor: "#e9ecef", zeroline: false, automargin: true},
       ...extra,
+      xaxis: {...axis, ...(extra.xaxis || {})},
+      yaxis: {...axis, ...(extra.yaxis || {})},
     };
   }
 
