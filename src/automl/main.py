@@ -9,12 +9,14 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from automl import __version__
-from automl.api import datasets, experiments, health, metrics, models, predictions
+from automl.api import datasets, experiments, health, keys, metrics, models, predictions
 from automl.api.errors import install_error_handlers
 from automl.config import Settings, get_settings
 from automl.db import Database
 from automl.db.migrate import upgrade
 from automl.logging import configure_logging
+from automl.observability import TimingMiddleware
+from automl.services.serving import ServingRuntime
 from automl.storage import Storage
 from automl.web import pages
 
@@ -32,14 +34,18 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.settings = settings
         app.state.db = Database(settings.db_url)
         app.state.storage = Storage(settings.data_dir)
+        app.state.serving = ServingRuntime(app.state.db, app.state.storage, settings)
+        app.state.serving.start()
         try:
             yield
         finally:
+            app.state.serving.stop()
             app.state.db.dispose()
 
     app = FastAPI(title="automl", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    for module in (health, datasets, experiments, models, predictions, metrics):
+    app.add_middleware(TimingMiddleware)
+    for module in (health, datasets, experiments, models, predictions, keys, metrics):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,5 +1,88 @@
+"""Trained models: read, list, deploy/undeploy, export (zip of artifact + card) and the model card."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(tags=["models"])
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from automl.api.deps import SessionDep, StorageDep
+from automl.schemas.models import BatchList, DeployRequest, ModelList, ModelPublic
+from automl.services import export, models, predictions
+from automl.services.serving import ServingRuntime
+from automl.storage import Storage
+
+router = APIRouter(prefix="/api/models", tags=["models"])
+
+
+def _runtime(request: Request) -> ServingRuntime | None:
+    return getattr(request.app.state, "serving", None)
+
+
+def _public(request: Request, session: SessionDep, model: object) -> dict[str, object]:
+    runtime = _runtime(request)
+    pending = runtime.pending(model.id) if runtime is not None else 0  # type: ignore[attr-defined]
+    return models.model_public(session, model, pending_predictions=pending)  # type: ignore[arg-type]
+
+
+@router.get("", response_model=ModelList)
+def list_models(
+    request: Request,
+    session: SessionDep,
+    deployed: bool | None = None,
+    experiment_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, object]:
+    rows, total = models.list_models(session, deployed=deployed, experiment_id=experiment_id, limit=limit,
+                                     offset=offset)
+    return {"items": [_public(request, session, m) for m in rows], "total": total}
+
+
+@router.get("/{model_id}", response_model=ModelPublic)
+def get_model(model_id: int, request: Request, session: SessionDep) -> dict[str, object]:
+    return _public(request, session, models.get_model(session, model_id))
+
+
+@router.post("/{model_id}/deploy", response_model=ModelPublic)
+def deploy(
+    model_id: int, request: Request, session: SessionDep, storage: StorageDep,
+    body: Annotated[DeployRequest | None, Body()] = None,
+) -> dict[str, object]:
+    """Checks the artifact's sha256; deploying for the API also loads and warms the model."""
+    body = body or DeployRequest()
+    runtime = _runtime(request)
+    model = models.deploy(session, storage, runtime.cache if runtime else None, model_id, api=body.api,
+                          batch=body.batch)
+    return _public(request, session, model)
+
+
+@router.post("/{model_id}/undeploy", response_model=ModelPublic)
+def undeploy(
+    model_id: int, request: Request, session: SessionDep, body: Annotated[DeployRequest | None, Body()] = None
+) -> dict[str, object]:
+    body = body or DeployRequest()
+    runtime = _runtime(request)
+    model = models.undeploy(session, runtime.cache if runtime else None, model_id, api=body.api, batch=body.batch)
+    return _public(request, session, model)
+
+
+@router.get("/{model_id}/download", response_class=FileResponse)
+def download(model_id: int, session: SessionDep, storage: StorageDep) -> FileResponse:
+    """A zip: `model.joblib` (the whole fitted pipeline) and `model_card.json`; see docs/serving.md."""
+    path, name = export.export_zip(session, storage, model_id)
+    return FileResponse(path, media_type="application/zip", filename=name,
+                        background=BackgroundTask(Storage.remove, path))
+
+
+@router.get("/{model_id}/card")
+def card(model_id: int, session: SessionDep) -> dict[str, object]:
+    """The model card: input schema, classes, metrics, library versions, artifact sha256."""
+    return export.model_card(session, model_id)
+
+
+@router.get("/{model_id}/batch-predictions", response_model=BatchList)
+def batch_predictions(model_id: int, session: SessionDep) -> dict[str, object]:
+    rows = predictions.list_batches(session, model_id)
+    return {"items": [predictions.batch_public(bp) for bp in rows], "total": len(rows)}

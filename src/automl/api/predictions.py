@@ -1,5 +1,89 @@
+"""Predictions: the low-latency predict route, batch scoring uploads and their downloads.
+
+The predict route parses its body with orjson and answers with orjson (no Pydantic round trip on the hot
+path); validation, the model lookup (in-memory cache) and the CPU-bound predict run in the threadpool.
+"""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from automl.api.deps import DbDep, SessionDep, SettingsDep, StorageDep
+from automl.ingest.upload import receive_upload
+from automl.schemas.models import BatchPublic, BatchQueued, PredictRequest, PredictResponse
+from automl.services import predictions
+from automl.services.apikeys import secret_from_headers
+from automl.services.errors import Unprocessable
+from automl.services.serving import ServingRuntime
+from automl.serving.batch import SUFFIXES
+from automl.storage import new_key
 
 router = APIRouter(tags=["predictions"])
+JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+AuthHeader = Annotated[str | None, Header(description="Bearer <API key>")]
+KeyHeader = Annotated[str | None, Header(alias="X-API-Key")]
+
+
+def _runtime(request: Request) -> ServingRuntime:
+    return request.app.state.serving  # type: ignore[no-any-return]
+
+
+@router.post(
+    "/api/v1/predict/{model_id}",
+    response_model=PredictResponse,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": PredictRequest.model_json_schema()}}}},
+    responses={401: {"description": "API key missing or invalid"}, 403: {"description": "Not deployed"},
+               404: {"description": "Unknown model"}, 422: {"description": "Missing columns or wrong types"}},
+)
+async def predict(
+    model_id: int, request: Request, authorization: AuthHeader = None, x_api_key: KeyHeader = None
+) -> Response:
+    try:
+        body: Any = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise Unprocessable(f"the body is not valid JSON: {exc}") from None
+    secret = secret_from_headers(authorization, x_api_key)
+    out = await run_in_threadpool(predictions.predict, _runtime(request), model_id, body, api_key=secret)
+    return Response(orjson.dumps(out, option=JSON_OPTS), media_type="application/json")
+
+
+@router.post("/api/v1/predict/{model_id}/batch", status_code=202, response_model=BatchQueued)
+async def submit_batch(
+    model_id: int, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep,
+    authorization: AuthHeader = None, x_api_key: KeyHeader = None,
+) -> dict[str, object]:
+    """Multipart field `file` (.csv .tsv .txt .parquet .xlsx .xls); scored by a worker, then downloadable."""
+    runtime = _runtime(request)
+    await run_in_threadpool(runtime.keys.check, secret_from_headers(authorization, x_api_key))
+    await run_in_threadpool(predictions.check_batch_deployed, db, model_id)
+    received = storage.upload(new_key())
+    received.parent.mkdir(parents=True, exist_ok=True)
+    upload = await receive_upload(request, received, max_bytes=settings.max_upload_mb << 20, suffixes=SUFFIXES)
+    bp = await run_in_threadpool(predictions.submit_batch, db, storage, model_id, upload.path,
+                                 filename=upload.filename)
+    return {"id": bp.id, "status": bp.status}
+
+
+@router.get("/api/batch-predictions/{batch_id}", response_model=BatchPublic)
+def get_batch(batch_id: int, session: SessionDep) -> dict[str, object]:
+    return predictions.batch_public(predictions.get_batch(session, batch_id))
+
+
+@router.get("/api/batch-predictions/{batch_id}/download", response_class=FileResponse)
+def download_batch(batch_id: int, session: SessionDep, storage: StorageDep) -> FileResponse:
+    """CSV: the input columns, `prediction`, then `proba_<class>` per class (formulas neutralised)."""
+    path, name = predictions.download(session, storage, batch_id)
+    return FileResponse(path, media_type="text/csv", filename=name)
+
+
+@router.delete("/api/batch-predictions/{batch_id}", status_code=204)
+def delete_batch(batch_id: int, session: SessionDep, storage: StorageDep) -> Response:
+    predictions.delete_batch(session, storage, batch_id)
+    return Response(status_code=204)
+
+

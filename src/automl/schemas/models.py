@@ -1,0 +1,115 @@
+"""Request and response models for trained models, predictions, batch predictions and API keys."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class DeployRequest(BaseModel):
+    api: bool | None = Field(None, description="Serve REST predictions (POST /api/v1/predict/{id}).")
+    batch: bool | None = Field(None, description="Accept batch scoring files. Omit both to mean both.")
+
+
+class InputColumn(BaseModel):
+    name: str
+    kind: str
+    dtype: str | None = None
+    categories: list[Any] | None = None
+    required: bool = True
+
+
+class ModelPublic(BaseModel):
+    id: int
+    experiment_id: int
+    experiment_name: str
+    dataset_id: int
+    target_column: str
+    problem_type: str
+    metric: str
+    algorithm: str
+    candidate_key: str
+    params: dict[str, Any]
+    is_ensemble: bool
+    rank: int | None
+    cv_score: float | None
+    metrics: dict[str, Any]
+    fit_seconds: float
+    predict_ms_per_row: float | None
+    feature_importance: list[Any]
+    plots: dict[str, Any]
+    input_schema: list[InputColumn]
+    classes: list[Any] | None
+    deployed_api: bool
+    deployed_batch: bool
+    deployed_at: datetime | None
+    n_predictions: int
+    artifact_sha256: str
+    artifact_size: int
+    created_at: datetime
+
+
+class ModelList(BaseModel):
+    items: list[ModelPublic]
+    total: int
+
+
+class PredictRequest(BaseModel):
+    """Documentation only: the route parses the body itself (orjson) to keep the per-request cost tiny."""
+
+    data: list[dict[str, Any]] = Field(description="Rows as {column: value}; extra columns are ignored.")
+    return_probabilities: bool = Field(False, description="Per-row {class: probability}, classifiers only.")
+
+
+class PredictResponse(BaseModel):
+    model_id: int
+    predictions: list[Any]
+    probabilities: list[dict[str, float]] | None = None
+
+
+class BatchQueued(BaseModel):
+    id: int
+    status: str
+
+
+class BatchPublic(BaseModel):
+    id: int
+    model_id: int
+    status: str
+    n_rows: int | None
+    error: str | None
+    input_name: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class BatchList(BaseModel):
+    items: list[BatchPublic]
+    total: int
+
+
+class KeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=255)
+
+
+class KeyPublic(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyCreated(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    key: str = Field(description="The secret: shown once, stored only as a hash.")
+    created_at: datetime
+
+
+class KeyList(BaseModel):
+    items: list[KeyPublic]
+    total: int

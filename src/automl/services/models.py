@@ -1,0 +1,165 @@
+"""Trained models: read, list, deploy/undeploy (artifact sha256 checked), load for serving."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from automl.db.base import utcnow
+from automl.db.models import Experiment, TrainedModel
+from automl.services.errors import Conflict, NotFound
+from automl.serving.cache import LoadedModel, ModelCache
+from automl.serving.predict import predict_rows
+from automl.serving.schema import InputValidator
+from automl.storage import Storage, sha256_file
+
+log = logging.getLogger(__name__)
+
+
+def get_model(session: Session, model_id: int) -> TrainedModel:
+    row = session.get(TrainedModel, model_id)
+    if row is None:
+        raise NotFound(f"model {model_id} not found")
+    return row
+
+
+def _direction(metric: str) -> str:
+    try:
+        from automl.engine.task import METRICS
+
+        return METRICS[metric].direction
+    except (ImportError, KeyError):
+        return "maximize"
+
+
+def rank_of(session: Session, model: TrainedModel) -> int | None:
+    """1 + the number of the experiment's models with a better CV score (the leaderboard's order)."""
+    if model.cv_score is None:
+        return None
+    better = (TrainedModel.cv_score > model.cv_score) if _direction(model.experiment.metric) == "maximize" \
+        else (TrainedModel.cv_score < model.cv_score)
+    query = select(func.count()).where(TrainedModel.experiment_id == model.experiment_id, better)
+    return int(session.scalar(query) or 0) + 1
+
+
+def model_public(session: Session, model: TrainedModel, *, pending_predictions: int = 0) -> dict[str, Any]:
+    exp: Experiment = model.experiment
+    return {
+        "id": model.id, "experiment_id": model.experiment_id, "experiment_name": exp.name,
+        "dataset_id": exp.dataset_id, "target_column": exp.target_column, "problem_type": exp.problem_type,
+        "metric": exp.metric, "algorithm": model.algorithm, "candidate_key": model.candidate_key,
+        "params": model.params, "is_ensemble": model.is_ensemble, "rank": rank_of(session, model),
+        "cv_score": model.cv_score, "metrics": model.metrics, "fit_seconds": model.fit_seconds,
+        "predict_ms_per_row": model.predict_ms_per_row, "feature_importance": model.feature_importance,
+        "plots": model.plots, "input_schema": model.input_schema, "classes": model.classes,
+        "deployed_api": model.deployed_api, "deployed_batch": model.deployed_batch, "deployed_at": model.deployed_at,
+        "n_predictions": model.n_predictions + pending_predictions, "artifact_sha256": model.artifact_sha256,
+        "artifact_size": model.artifact_size, "created_at": model.created_at,
+    }
+
+
+def list_models(
+    session: Session, *, deployed: bool | None = None, experiment_id: int | None = None, limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[TrainedModel], int]:
+    query = select(TrainedModel)
+    if deployed is not None:
+        either = TrainedModel.deployed_api | TrainedModel.deployed_batch
+        query = query.where(either if deployed else ~either)
+    if experiment_id is not None:
+        query = query.where(TrainedModel.experiment_id == experiment_id)
+    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    rows = session.scalars(query.order_by(TrainedModel.id.desc()).limit(limit).offset(offset))
+    return list(rows), total
+
+
+def artifact_path(storage: Storage, model: TrainedModel) -> Path:
+    return storage.artifact(model.artifact_key)
+
+
+def verify_artifact(storage: Storage, model: TrainedModel) -> Path:
+    """The artifact's path once its sha256 matches the recorded one; Conflict otherwise."""
+    path = artifact_path(storage, model)
+    if not path.exists():
+        raise Conflict(f"model {model.id}: the artifact file is missing")
+    if sha256_file(path) != model.artifact_sha256:
+        raise Conflict(f"model {model.id}: the artifact's sha256 does not match the recorded one; not deployed")
+    return path
+
+
+def load_for_serving(storage: Storage, model: TrainedModel) -> LoadedModel:
+    """Unpickle the artifact (after its sha256 check) and prepare its input validator."""
+    from automl.engine.artifacts import load_model
+    from automl.engine.errors import ArtifactIntegrityError
+
+    path = artifact_path(storage, model)
+    try:
+        fitted = load_model(path, model.artifact_sha256)
+    except FileNotFoundError:
+        raise Conflict(f"model {model.id}: the artifact file is missing") from None
+    except ArtifactIntegrityError as exc:
+        raise Conflict(f"model {model.id}: {exc}") from None
+    schema = model.input_schema or getattr(fitted, "input_schema", None) or []
+    classes = getattr(fitted, "classes_", None)
+    return LoadedModel(
+        model_id=model.id, model=fitted, validator=InputValidator(schema), problem_type=fitted.problem_type,
+        size_bytes=max(model.artifact_size, path.stat().st_size) * 4,  # unpickled and decompressed
+        sha256=model.artifact_sha256, class_names=None if classes is None else [str(c) for c in classes],
+    )
+
+
+def warm(loaded: LoadedModel) -> None:
+    """One throwaway prediction so the first real request does not pay for lazy initialisation."""
+    try:
+        row = {c.name: None for c in loaded.validator.columns}
+        predict_rows(loaded, loaded.validator.frame([row]), probabilities=loaded.is_classifier)
+    except Exception:  # noqa: BLE001 - a model that cannot predict all-null input still serves real rows
+        log.warning("warm-up prediction failed", extra={"model_id": loaded.model_id}, exc_info=True)
+
+
+def deploy(
+    session: Session, storage: Storage, cache: ModelCache | None, model_id: int, *, api: bool | None,
+    batch: bool | None,
+) -> TrainedModel:
+    """Turn on the requested targets (both when neither is named); the artifact is checked first."""
+    model = get_model(session, model_id)
+    if api is None and batch is None:
+        api = batch = True
+    loaded = None
+    if api:
+        loaded = load_for_serving(storage, model)
+        warm(loaded)
+    elif batch:
+        verify_artifact(storage, model)
+    if api:
+        model.deployed_api = True
+    if batch:
+        model.deployed_batch = True
+    if api or batch:
+        model.deployed_at = utcnow()
+    session.commit()  # before the cache changes, so a concurrent cache miss reads the new flags
+    if loaded is not None and cache is not None:
+        cache.put(loaded)
+    return model
+
+
+def undeploy(
+    session: Session, cache: ModelCache | None, model_id: int, *, api: bool | None, batch: bool | None
+) -> TrainedModel:
+    """Turn off the requested targets (both when neither is named); the API target leaves the cache."""
+    model = get_model(session, model_id)
+    if api is None and batch is None:
+        api = batch = True
+    if api:
+        model.deployed_api = False
+    if batch:
+        model.deployed_batch = False
+    if not (model.deployed_api or model.deployed_batch):
+        model.deployed_at = None
+    session.commit()  # before the cache drops it, so a concurrent cache miss cannot load it back
+    if api and cache is not None:
+        cache.drop(model_id)
+    return model

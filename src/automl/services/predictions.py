@@ -1,0 +1,178 @@
+"""Predictions: the single-request path (validated, cached model, counted in memory) and batch jobs."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from automl.db import Database
+from automl.db.base import utcnow
+from automl.db.models import BatchPrediction, Job
+from automl.observability import PREDICT_ERRORS, PREDICT_LATENCY, PREDICT_REQUESTS, PREDICT_ROWS
+from automl.services.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    TooLarge,
+    Unprocessable,
+)
+from automl.services.models import get_model
+from automl.services.serving import ServingRuntime
+from automl.serving.batch import BatchInputError, file_suffix, missing_columns, read_columns
+from automl.serving.predict import predict_rows
+from automl.serving.schema import InputError
+from automl.storage import Storage, new_key
+
+MAX_ROWS_PER_REQUEST = 10_000  # larger inputs belong in a batch job
+JOB_KIND = "batch_prediction"
+
+
+def predict(runtime: ServingRuntime, model_id: int, body: Any, *, api_key: str | None) -> dict[str, Any]:
+    """Validate `{"data": [...], "return_probabilities": bool}` and answer with the cached model."""
+    start = time.perf_counter()
+    label = str(model_id)
+    try:
+        runtime.keys.check(api_key)
+        loaded = runtime.model(model_id)
+        rows, probabilities = _parse_body(body)
+        try:
+            frame = loaded.validator.frame(rows)
+        except InputError as exc:
+            raise Unprocessable(exc.problems) from None
+        predictions, probas = predict_rows(loaded, frame, probabilities=probabilities)
+    except DomainError as exc:
+        PREDICT_ERRORS.labels(label, str(exc.status_code)).inc()
+        PREDICT_REQUESTS.labels(label, str(exc.status_code)).inc()
+        raise
+    runtime.count(model_id, len(predictions))
+    PREDICT_ROWS.labels(label, "api").inc(len(predictions))
+    PREDICT_REQUESTS.labels(label, "200").inc()
+    PREDICT_LATENCY.labels(label).observe(time.perf_counter() - start)
+    out: dict[str, Any] = {"model_id": model_id, "predictions": predictions}
+    if probas is not None:
+        out["probabilities"] = probas
+    return out
+
+
+def _parse_body(body: Any) -> tuple[Any, bool]:
+    if not isinstance(body, dict) or "data" not in body:
+        raise Unprocessable([{"loc": ["body", "data"], "msg": "body must be an object with a 'data' list of rows"}])
+    rows = body["data"]
+    if isinstance(rows, dict):  # a single row is accepted as an object
+        rows = [rows]
+    if isinstance(rows, list) and len(rows) > MAX_ROWS_PER_REQUEST:
+        raise TooLarge(f"at most {MAX_ROWS_PER_REQUEST} rows per request; use batch scoring for more")
+    return rows, bool(body.get("return_probabilities", False))
+
+
+# -- batch -----------------------------------------------------------------------------------------
+def input_path(storage: Storage, bp: BatchPrediction) -> Path:
+    return storage.prediction(bp.input_key, ".input" + Path(bp.input_name).suffix.lower())
+
+
+def output_path(storage: Storage, bp: BatchPrediction) -> Path | None:
+    return storage.prediction(bp.output_key, ".csv") if bp.output_key else None
+
+
+def batch_public(bp: BatchPrediction) -> dict[str, Any]:
+    return {"id": bp.id, "model_id": bp.model_id, "status": bp.status, "n_rows": bp.n_rows, "error": bp.error,
+            "input_name": bp.input_name, "created_at": bp.created_at, "finished_at": bp.finished_at}
+
+
+def _enqueue(session: Session, batch_prediction_id: int) -> None:
+    payload = {"batch_prediction_id": batch_prediction_id}
+    try:
+        from automl.jobs.queue import enqueue
+    except ImportError:  # the queue module not there: the row itself is the data contract
+        session.add(Job(kind=JOB_KIND, payload=payload))
+        return
+    enqueue(session, JOB_KIND, payload)
+
+
+def check_batch_deployed(db: Database, model_id: int) -> list[dict[str, Any]]:
+    """The model's input schema; NotFound / Forbidden unless it is deployed for batch scoring."""
+    with db.session() as s:
+        model = get_model(s, model_id)
+        if not model.deployed_batch:
+            raise Forbidden(f"model {model_id} is not deployed for batch scoring")
+        return list(model.input_schema)
+
+
+def submit_batch(db: Database, storage: Storage, model_id: int, received: Path, *, filename: str) -> BatchPrediction:
+    """Take over the received upload, check its columns and queue a scoring job, all or nothing."""
+    key = new_key()
+    path = storage.prediction(key, ".input" + Path(filename).suffix.lower())
+    try:
+        schema = check_batch_deployed(db, model_id)
+        try:
+            file_suffix(filename)
+            missing = missing_columns(schema, read_columns(received, filename))
+        except BatchInputError as exc:
+            raise Unprocessable(str(exc)) from None
+        if missing:
+            raise Unprocessable(f"missing columns: {', '.join(missing)}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(received, path)
+        with db.session() as s:
+            bp = BatchPrediction(model_id=model_id, input_name=filename[:255], input_key=key)
+            s.add(bp)
+            s.flush()
+            _enqueue(s, bp.id)
+        return bp
+    except BaseException:
+        Storage.remove(received, path)
+        raise
+
+
+def get_batch(session: Session, batch_id: int) -> BatchPrediction:
+    bp = session.get(BatchPrediction, batch_id)
+    if bp is None:
+        raise NotFound(f"batch prediction {batch_id} not found")
+    return bp
+
+
+def list_batches(session: Session, model_id: int) -> list[BatchPrediction]:
+    get_model(session, model_id)
+    query = select(BatchPrediction).where(BatchPrediction.model_id == model_id).order_by(BatchPrediction.id.desc())
+    return list(session.scalars(query))
+
+
+def download(session: Session, storage: Storage, batch_id: int) -> tuple[Path, str]:
+    """The scored CSV and a download name; Conflict until the job has completed."""
+    bp = get_batch(session, batch_id)
+    path = output_path(storage, bp)
+    if bp.status != "completed" or path is None:
+        raise Conflict(f"batch prediction {batch_id} is {bp.status}; the file is ready once it has completed")
+    if not path.exists():
+        raise NotFound(f"batch prediction {batch_id}: the scored file is gone")
+    return path, f"{Path(bp.input_name).stem or 'batch'}-predictions.csv"
+
+
+def delete_batch(session: Session, storage: Storage, batch_id: int) -> None:
+    bp = get_batch(session, batch_id)
+    if bp.status in ("queued", "running"):
+        raise Conflict(f"batch prediction {batch_id} is {bp.status}; delete it once it has finished")
+    remove_batch_files(storage, [bp])
+    session.delete(bp)
+
+
+def remove_batch_files(storage: Storage, batches: list[BatchPrediction]) -> None:
+    """For whoever deletes models or experiments: the rows cascade, the files do not."""
+    for bp in batches:
+        Storage.remove(input_path(storage, bp), output_path(storage, bp))
+
+
+def mark(db: Database, batch_id: int, **values: Any) -> None:
+    with db.session() as s:
+        bp = s.get(BatchPrediction, batch_id)
+        if bp is not None:
+            for k, v in values.items():
+                setattr(bp, k, v)
+            if values.get("status") in ("completed", "failed", "cancelled"):
+                bp.finished_at = utcnow()
+

@@ -1,0 +1,186 @@
+"""Score a file in chunks with bounded memory: Arrow reads, model predicts, Arrow writes CSV.
+
+CSV input is streamed with `pyarrow.csv.open_csv`; the model's numeric columns are parsed as float64
+(fast path) and every other column is kept as text, so pass-through columns come out as they went in.
+If a numeric column holds text, the file is re-read with every column as text and the pipeline's own
+coercion turns the bad cells into missing values. Parquet is streamed by record batch; Excel is small
+by nature (at most ~1M rows) and read whole.
+"""
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from automl.serving.csvsafe import neutralise_table
+from automl.serving.predict import outputs
+
+CHUNK_ROWS = 200_000
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+SUFFIXES = (*CSV_SUFFIXES, ".parquet", ".xlsx", ".xls")
+
+
+class BatchInputError(ValueError):
+    """The file cannot be scored as it is (unreadable, missing columns); the message says why."""
+
+
+def file_suffix(filename: str) -> str:
+    suffix = Path(filename).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise BatchInputError(f"unsupported file type {suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)}")
+    return suffix
+
+
+def _sniff_csv(path: Path) -> tuple[list[str], str]:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        head = f.read(64 * 1024)
+    if not head.strip():
+        raise BatchInputError("the file is empty")
+    first = head.splitlines()[0]
+    delimiter = max(",;\t|", key=first.count) if any(d in first for d in ",;\t|") else ","
+    names = next(csv.reader([first], delimiter=delimiter))
+    return names, delimiter
+
+
+def read_columns(path: Path, filename: str) -> list[str]:
+    """The file's column names, read cheaply (for checking a submission before queueing it)."""
+    suffix = file_suffix(filename)
+    try:
+        if suffix in CSV_SUFFIXES:
+            return _sniff_csv(path)[0]
+        if suffix == ".parquet":
+            return list(pq.read_schema(path).names)
+    except (OSError, pa.ArrowException) as exc:
+        raise BatchInputError(f"cannot read {filename}: {exc}") from None
+    return []  # Excel: checked when the job reads it
+
+
+def missing_columns(schema: Sequence[dict[str, Any]], names: Sequence[str]) -> list[str]:
+    present = set(names)
+    return [c["name"] for c in schema if c.get("required", True) and c["name"] not in present]
+
+
+def _csv_chunks(path: Path, schema: Sequence[dict[str, Any]], *, typed: bool) -> Iterator[pa.RecordBatch]:
+    names, delimiter = _sniff_csv(path)
+    numeric = {c["name"] for c in schema if c.get("kind") == "numeric"} if typed else set()
+    types = {n: (pa.float64() if n in numeric else pa.string()) for n in names}
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=8 << 20),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
+        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
+    )
+    yield from reader
+
+
+def _excel_chunks(path: Path) -> Iterator[pa.RecordBatch]:
+    import pandas as pd
+
+    df = pd.read_excel(path, engine="calamine", dtype=object)
+    df.columns = [str(c) for c in df.columns]
+    yield from pa.Table.from_pandas(df, preserve_index=False).to_batches()
+
+
+def _batches(path: Path, filename: str, schema: Sequence[dict[str, Any]], *, typed: bool) -> Iterator[pa.RecordBatch]:
+    suffix = file_suffix(filename)
+    if suffix in CSV_SUFFIXES:
+        return _csv_chunks(path, schema, typed=typed)
+    if suffix == ".parquet":
+        return pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS)
+    return _excel_chunks(path)
+
+
+def _regroup(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """Record batches of any size -> tables of about `rows` rows."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.Table.from_batches(pending)
+            pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+def score_table(model: Any, table: pa.Table, *, columns: Sequence[str], classifier: bool) -> pa.Table:
+    """The input columns, then `prediction`, then `proba_<class>` per class; formulas neutralised."""
+    frame = table.select([c for c in columns if c in table.column_names]).to_pandas()
+    labels, proba = outputs(model, frame, probabilities=classifier)
+    if labels.dtype.kind == "f":
+        out = table.append_column("prediction", pa.array(labels, from_pandas=True))
+    else:
+        out = table.append_column("prediction", pa.array(labels.tolist()))
+    if proba is not None:
+        values = proba.to_numpy(dtype="float64")
+        for i, cls in enumerate(proba.columns):
+            out = out.append_column(f"proba_{cls}", pa.array(values[:, i]))
+    return neutralise_table(out)
+
+
+def score_file(
+    model: Any,
+    schema: Sequence[dict[str, Any]],
+    src: Path,
+    dest: Path,
+    *,
+    filename: str,
+    classifier: bool,
+    chunk_rows: int = CHUNK_ROWS,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
+    """Score `src` into the CSV `dest`; returns the number of rows. Raises BatchInputError for bad input."""
+    try:
+        return _score(model, schema, src, dest, filename=filename, classifier=classifier,
+                      chunk_rows=chunk_rows, on_chunk=on_chunk, typed=True)
+    except pa.ArrowInvalid as exc:
+        if "conversion error" not in str(exc).lower() and "could not convert" not in str(exc).lower():
+            raise BatchInputError(f"cannot read {filename}: {exc}") from None
+    # a numeric column holds text somewhere: read everything as text and let the pipeline coerce
+    try:
+        return _score(model, schema, src, dest, filename=filename, classifier=classifier,
+                      chunk_rows=chunk_rows, on_chunk=on_chunk, typed=False)
+    except pa.ArrowInvalid as exc:
+        raise BatchInputError(f"cannot read {filename}: {exc}") from None
+
+
+def _score(
+    model: Any,
+    schema: Sequence[dict[str, Any]],
+    src: Path,
+    dest: Path,
+    *,
+    filename: str,
+    classifier: bool,
+    chunk_rows: int,
+    on_chunk: Callable[[int], None] | None,
+    typed: bool,
+) -> int:
+    columns = [c["name"] for c in schema]
+    n_rows = 0
+    writer: pacsv.CSVWriter | None = None
+    try:
+        for table in _regroup(_batches(src, filename, schema, typed=typed), chunk_rows):
+            if n_rows == 0:
+                missing = missing_columns(schema, table.column_names)
+                if missing:
+                    raise BatchInputError(f"missing columns: {', '.join(missing)}")
+            out = score_table(model, table, columns=columns, classifier=classifier)
+            if writer is None:
+                writer = pacsv.CSVWriter(dest, out.schema)
+            writer.write_table(out.cast(writer.schema) if out.schema != writer.schema else out)
+            n_rows += table.num_rows
+            if on_chunk is not None:
+                on_chunk(n_rows)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise BatchInputError("the file has no rows to score")
+    return n_rows

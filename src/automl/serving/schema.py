@@ -1,0 +1,129 @@
+"""Validation of prediction input against a model's `input_schema`, on plain dicts and lists.
+
+Checks are deliberately cheap (a few dict lookups per value) because they sit on the single-row path.
+Missing required columns and values of the wrong type are rejected with the column named; nulls and
+unseen categories pass through (the fitted pipeline imputes or buckets them); extra columns are ignored.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+_BOOL_STRINGS = {"true", "false", "yes", "no", "y", "n", "t", "f", "1", "0", "1.0", "0.0", ""}
+MAX_REPORTED = 5  # errors listed in one 422, enough to fix the request without flooding it
+
+
+class InputError(ValueError):
+    """The request's rows do not fit the schema; `problems` names each column and what is wrong."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(p["msg"] for p in problems))
+        self.problems = problems
+
+
+def _to_float(value: Any) -> float:
+    """A number, a numeric string or null -> float (NaN for null); raises ValueError otherwise."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        return math.nan if text == "" else float(text)
+    raise ValueError
+
+
+def _check_bool(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _BOOL_STRINGS:
+        return value
+    raise ValueError
+
+
+def _check_text(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise ValueError
+
+
+_EXPECTED = {"numeric": "a number", "boolean": "a boolean", "datetime": "a date/time string"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
+    required: bool
+    convert: Callable[[Any], Any]
+
+    @property
+    def expected(self) -> str:
+        return _EXPECTED.get(self.kind, "a string or number")
+
+
+def _converter(kind: str | None) -> Callable[[Any], Any]:
+    if kind == "numeric":
+        return _to_float
+    if kind == "boolean":
+        return _check_bool
+    return _check_text
+
+
+class InputValidator:
+    """Built once per cached model; `frame(rows)` validates and returns the pipeline's input frame."""
+
+    def __init__(self, input_schema: Sequence[dict[str, Any]]) -> None:
+        self.columns = [
+            Column(c["name"], c.get("kind", "categorical"), bool(c.get("required", True)), _converter(c.get("kind")))
+            for c in input_schema
+        ]
+        self.names = [c.name for c in self.columns]
+
+    def frame(self, rows: Any) -> pd.DataFrame:
+        if not isinstance(rows, list) or not rows:
+            raise InputError([{"loc": ["data"], "msg": "'data' must be a non-empty list of objects"}])
+        problems: list[dict[str, Any]] = []
+        data: dict[str, list[Any]] = {}
+        for col in self.columns:
+            values: list[Any] = []
+            for i, row in enumerate(rows):
+                if not isinstance(row, dict):
+                    raise InputError([{"loc": ["data", i], "msg": f"row {i} must be an object"}])
+                if col.name not in row and col.required:
+                    if len(problems) < MAX_REPORTED:
+                        problems.append({"loc": ["data", i, col.name], "column": col.name,
+                                         "msg": f"missing column '{col.name}' in row {i}"})
+                    break
+                try:
+                    values.append(col.convert(row.get(col.name)))
+                except (ValueError, TypeError):
+                    if len(problems) < MAX_REPORTED:
+                        problems.append({"loc": ["data", i, col.name], "column": col.name,
+                                         "msg": f"column '{col.name}' in row {i}: expected {col.expected}, "
+                                                f"got {row[col.name]!r:.60}"})
+                    break
+            data[col.name] = values
+        if problems:
+            raise InputError(problems)
+        return _build_frame(self.columns, data)
+
+
+def _build_frame(columns: list[Column], data: dict[str, list[Any]]) -> pd.DataFrame:
+    arrays = {}
+    for col in columns:
+        values = data[col.name]
+        if col.kind == "numeric":
+            arrays[col.name] = np.array(values, dtype="float64")
+        else:
+            arr = np.empty(len(values), dtype=object)
+            arr[:] = values
+            arrays[col.name] = arr
+    return pd.DataFrame(arrays, copy=False)
