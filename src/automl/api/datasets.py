@@ -1,5 +1,61 @@
+"""Datasets: upload (multipart, streamed), list, detail with profile, preview, delete."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(tags=["datasets"])
+from fastapi import APIRouter, Query, Request, Response
+
+from automl.api.deps import DbDep, SessionDep, SettingsDep, StorageDep
+from automl.schemas.datasets import DatasetList, DatasetPreview, DatasetPublic, DatasetSummary
+from automl.services import datasets
+
+router = APIRouter(prefix="/api/datasets", tags=["datasets"])
+
+# The body is parsed by hand (streamed to disk), so describe it for /docs explicitly.
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary",
+                                    "description": ".csv .tsv .txt .xlsx .xls or .parquet"}},
+        }}},
+    }
+}
+
+
+@router.post("/upload", status_code=201, response_model=DatasetPublic, openapi_extra=_UPLOAD_BODY,
+             responses={413: {"description": "over AUTOML_MAX_UPLOAD_MB"}, 415: {"description": "unsupported type"}})
+async def upload_dataset(request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep) -> DatasetPublic:
+    dataset = await datasets.upload_dataset(request, db=db, storage=storage, settings=settings)
+    return DatasetPublic.of(dataset)
+
+
+@router.get("", response_model=DatasetList)
+def list_datasets(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DatasetList:
+    rows, total = datasets.list_datasets(session, limit=limit, offset=offset)
+    return DatasetList(items=[DatasetSummary.of(d) for d in rows], total=total)
+
+
+@router.get("/{dataset_id}", response_model=DatasetPublic)
+def get_dataset(dataset_id: int, session: SessionDep) -> DatasetPublic:
+    return DatasetPublic.of(datasets.get_dataset(session, dataset_id))
+
+
+@router.get("/{dataset_id}/preview", response_model=DatasetPreview)
+def preview_dataset(
+    dataset_id: int, session: SessionDep, storage: StorageDep,
+    rows: Annotated[int, Query(ge=0, le=datasets.MAX_PREVIEW_ROWS)] = 20,
+) -> DatasetPreview:
+    dataset = datasets.get_dataset(session, dataset_id)
+    return DatasetPreview(**datasets.preview(storage, dataset, rows=rows))
+
+
+@router.delete("/{dataset_id}", status_code=204)
+def delete_dataset(dataset_id: int, session: SessionDep, storage: StorageDep) -> Response:
+    datasets.delete_dataset(session, storage, dataset_id)
+    return Response(status_code=204)

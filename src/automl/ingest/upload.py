@@ -1,0 +1,170 @@
+"""Stream one file out of a multipart request body straight to disk, enforcing a size limit as it arrives.
+
+Starlette's `request.form()` spools the part to a temporary file and copies it again; this parses the body
+with python-multipart's streaming parser and writes each chunk once. Over the limit, the rest of the body
+is still read (and discarded) so the client, which sends everything before reading, gets a 413 answer
+instead of a connection reset.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from automl.services.errors import BadInput, DomainError, TooLarge, UnsupportedMedia
+from automl.storage import Storage
+
+# Characters that have no business in a display filename: path separators, markup, shell and Windows specials.
+_FORBIDDEN = re.compile(r'[/\\<>:"|?*\x00-\x1f\x7f]')
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str  # the client's name, validated; display metadata only
+    size: int
+    path: Path
+    sha256: str
+
+
+def clean_filename(raw: str) -> str:
+    """The client's filename if it is a plain file name; otherwise a BadInput saying what is wrong."""
+    name = unicodedata.normalize("NFC", raw).strip()
+    if not name:
+        raise BadInput("the uploaded file has no filename")
+    if _FORBIDDEN.search(name) or name in (".", "..") or name.startswith(".."):
+        raise BadInput(
+            f"invalid filename {name[:100]!r}: it contains path separators or characters such as < > : \" | ? *;"
+            " rename the file to a plain name like data.csv"
+        )
+    if len(name.encode()) > 255:
+        raise BadInput("the filename is longer than 255 bytes; rename the file")
+    return name
+
+
+def check_suffix(filename: str, suffixes: tuple[str, ...]) -> None:
+    suffix = Path(filename).suffix.lower()
+    if suffix not in suffixes:
+        shown = f"'{suffix}'" if suffix else "no extension"
+        raise UnsupportedMedia(
+            f"unsupported file type ({shown}) for {filename!r}; upload one of: {', '.join(suffixes)}"
+        )
+
+
+class _PartWriter:
+    """python-multipart callbacks: pick the first part named `field` that carries a filename, write it out."""
+
+    def __init__(self, dest: Path, *, max_bytes: int, field: str, suffixes: tuple[str, ...] | None) -> None:
+        self.dest, self.max_bytes, self.field, self.suffixes = dest, max_bytes, field.encode(), suffixes
+        self.filename: str | None = None
+        self.size = 0
+        self.error: DomainError | None = None
+        self.file: IO[bytes] | None = None
+        self.hash = hashlib.sha256()
+        self.writing = False
+        self._headers: dict[bytes, bytes] = {}
+        self._field = bytearray()
+        self._value = bytearray()
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {
+            "on_part_begin": self._headers.clear,
+            "on_header_field": lambda d, s, e: self._field.extend(d[s:e]),
+            "on_header_value": lambda d, s, e: self._value.extend(d[s:e]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._data,
+            "on_part_end": self._part_end,
+        }
+
+    def _header_end(self) -> None:
+        self._headers[bytes(self._field).lower()] = bytes(self._value)
+        self._field.clear()
+        self._value.clear()
+
+    def _headers_finished(self) -> None:
+        _, opts = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if opts.get(b"name") != self.field or b"filename" not in opts or self.filename is not None:
+            return
+        self.filename = opts[b"filename"].decode("utf-8", "replace")
+        try:
+            self.filename = clean_filename(self.filename)
+            if self.suffixes is not None:
+                check_suffix(self.filename, self.suffixes)
+        except DomainError as exc:
+            self.error = exc
+            return
+        self.file = open(self.dest, "wb")  # noqa: SIM115 - closed in _part_end or by receive_upload
+        self.writing = True
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if not self.writing:
+            return
+        self.size += end - start
+        if self.size > self.max_bytes:
+            self.error = TooLarge(f"the file is larger than the upload limit of {self.max_bytes // 2**20} MB")
+            self.close(remove=True)
+            return
+        chunk = memoryview(data)[start:end]
+        self.hash.update(chunk)
+        assert self.file is not None
+        self.file.write(chunk)
+
+    def _part_end(self) -> None:
+        if self.writing:
+            self.writing = False
+            self.close(remove=False)
+
+    def close(self, *, remove: bool) -> None:
+        self.writing = False
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        if remove:
+            Storage.remove(self.dest)
+
+
+def _boundary(request: Request) -> bytes:
+    ctype, opts = parse_options_header(request.headers.get("content-type", ""))
+    if ctype != b"multipart/form-data" or not opts.get(b"boundary"):
+        raise UnsupportedMedia("send the file as multipart/form-data with a 'file' field")
+    return opts[b"boundary"]
+
+
+async def receive_upload(
+    request: Request,
+    dest: Path,
+    *,
+    max_bytes: int,
+    field: str = "file",
+    suffixes: tuple[str, ...] | None = None,
+) -> UploadedFile:
+    """Write the multipart part `field` to `dest` as it arrives; on any error `dest` is gone and a DomainError
+    (400 malformed or missing, 413 too large, 415 wrong type or extension not in `suffixes`) is raised."""
+    writer = _PartWriter(dest, max_bytes=max_bytes, field=field, suffixes=suffixes)
+    parser = MultipartParser(_boundary(request), writer.callbacks())
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        writer.close(remove=True)
+        if writer.error is not None:
+            raise writer.error from None
+        raise BadInput(f"malformed multipart body: {exc}") from None
+    except (ClientDisconnect, Exception):
+        writer.close(remove=True)
+        raise
+    if writer.writing or writer.error is not None:  # a part cut short, or refused while draining
+        writer.close(remove=True)
+        raise writer.error or BadInput("the upload ended before the file was complete")
+    if writer.filename is None:
+        raise BadInput(f"no file found in the multipart field {field!r}")
+    return UploadedFile(writer.filename, writer.size, dest, writer.hash.hexdigest())

@@ -1,0 +1,125 @@
+"""Dataset use cases: upload (stream, parse once, keep Parquet, profile), list, detail, preview, delete."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from automl.config import Settings
+from automl.db import Database
+from automl.db.models import BatchPrediction, Dataset, Experiment
+from automl.ingest import SUFFIXES
+from automl.ingest.jsonable import jsonable
+from automl.ingest.pipeline import ingest_file
+from automl.ingest.upload import receive_upload
+from automl.services.errors import Conflict, NotFound
+from automl.storage import Storage, new_key
+
+log = logging.getLogger(__name__)
+ACTIVE_STATUSES = ("queued", "running")
+MAX_PREVIEW_ROWS = 1000
+
+
+async def upload_dataset(request: Request, *, db: Database, storage: Storage, settings: Settings) -> Dataset:
+    """Stream the request's `file` to disk, convert it to Parquet with its profile, record it.
+
+    Only the Parquet copy is kept; on any failure no file and no row are left behind.
+    """
+    key = new_key()
+    raw, parquet = storage.upload(key), storage.dataset(key)
+    try:
+        upload = await receive_upload(request, raw, max_bytes=settings.max_upload_mb * 2**20, suffixes=SUFFIXES)
+        ingested = await run_in_threadpool(ingest_file, raw, upload.filename, parquet)
+        with db.session() as session:
+            dataset = Dataset(
+                name=upload.filename, storage_key=key, source_format=ingested.source_format,
+                size_bytes=upload.size, sha256=upload.sha256, n_rows=ingested.n_rows, n_cols=ingested.n_cols,
+                profile=ingested.profile,
+            )
+            session.add(dataset)
+            session.flush()
+        log.info("dataset %s uploaded: %s, %d rows x %d cols", dataset.id, upload.filename,
+                 ingested.n_rows, ingested.n_cols)
+        return dataset
+    except BaseException:
+        Storage.remove(parquet)
+        raise
+    finally:
+        Storage.remove(raw)
+
+
+def list_datasets(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[Sequence[Dataset], int]:
+    total = session.scalar(select(func.count()).select_from(Dataset)) or 0
+    rows = session.scalars(
+        select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return rows, total
+
+
+def get_dataset(session: Session, dataset_id: int) -> Dataset:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id} not found")
+    return dataset
+
+
+def dataset_path(storage: Storage, dataset: Dataset) -> Path:
+    return storage.dataset(dataset.storage_key)
+
+
+def preview(storage: Storage, dataset: Dataset, *, rows: int = 20) -> dict[str, Any]:
+    """The first `rows` rows as records (JSON-safe values), read from the stored Parquet."""
+    rows = max(0, min(rows, MAX_PREVIEW_ROWS))
+    parquet = pq.ParquetFile(dataset_path(storage, dataset))
+    names = parquet.schema_arrow.names
+    records: list[dict[str, Any]] = []
+    if rows:
+        for batch in parquet.iter_batches(batch_size=rows):
+            records = [{k: jsonable(v) for k, v in r.items()} for r in batch.slice(0, rows).to_pylist()]
+            break
+    return {"columns": names, "rows": records}
+
+
+def delete_dataset(session: Session, storage: Storage, dataset_id: int) -> None:
+    """Delete the dataset with its experiments, their models and prediction jobs, rows first, then files.
+
+    Refused (409) while one of its experiments is queued or running.
+    """
+    dataset = session.scalars(select(Dataset).where(Dataset.id == dataset_id).with_for_update()).first()
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id} not found")
+    experiments = session.scalars(select(Experiment).where(Experiment.dataset_id == dataset_id)).all()
+    active = [e.id for e in experiments if e.status in ACTIVE_STATUSES]
+    if active:
+        raise Conflict(f"dataset {dataset_id} is in use by experiment(s) {active} that are queued or running;"
+                       " cancel them or wait until they finish")
+    files = [dataset_path(storage, dataset)]
+    for experiment in experiments:
+        for model in experiment.models:
+            files.append(storage.artifact(model.artifact_key))
+            batches = session.scalars(select(BatchPrediction).where(BatchPrediction.model_id == model.id)).all()
+            for batch in batches:
+                files.extend(_files_named(storage, batch.input_key, batch.output_key))
+                session.delete(batch)
+        session.delete(experiment)
+    session.delete(dataset)
+    session.commit()  # rows go first: a crash now leaves unreachable files, never rows without files
+    Storage.remove(*files)
+
+
+def _files_named(storage: Storage, *keys: str | None) -> list[Path]:
+    """Files a batch prediction may own: its input and output, whatever suffix they were stored with."""
+    found: list[Path] = []
+    for key in keys:
+        if key and key.isalnum():
+            for area in ("uploads", "predictions"):
+                found.extend((storage.root / area).glob(f"{key}*"))
+    return found
+
