@@ -46,6 +46,8 @@ def predict(runtime: ServingRuntime, model_id: int, body: Any, *, api_key: str |
             raise Unprocessable(exc.problems) from None
         predictions, probas = predict_rows(loaded, frame, probabilities=probabilities)
     except DomainError as exc:
+        if isinstance(exc, NotFound):
+            label = "unknown"  # client-chosen ids must not create metric series
         PREDICT_ERRORS.labels(label, str(exc.status_code)).inc()
         PREDICT_REQUESTS.labels(label, str(exc.status_code)).inc()
         raise
@@ -111,7 +113,8 @@ def submit_batch(db: Database, storage: Storage, model_id: int, received: Path, 
         schema = check_batch_deployed(db, model_id)
         try:
             file_suffix(filename)
-            missing = missing_columns(schema, read_columns(received, filename))
+            names = read_columns(received, filename)
+            missing = missing_columns(schema, names) if names is not None else []
         except BatchInputError as exc:
             raise Unprocessable(str(exc)) from None
         if missing:

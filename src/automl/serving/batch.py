@@ -47,8 +47,8 @@ def _sniff_csv(path: Path) -> tuple[list[str], str]:
     return names, delimiter
 
 
-def read_columns(path: Path, filename: str) -> list[str]:
-    """The file's column names, read cheaply (for checking a submission before queueing it)."""
+def read_columns(path: Path, filename: str) -> list[str] | None:
+    """The file's column names, read cheaply (to check a submission before queueing it); None for Excel."""
     suffix = file_suffix(filename)
     try:
         if suffix in CSV_SUFFIXES:
@@ -57,7 +57,7 @@ def read_columns(path: Path, filename: str) -> list[str]:
             return list(pq.read_schema(path).names)
     except (OSError, pa.ArrowException) as exc:
         raise BatchInputError(f"cannot read {filename}: {exc}") from None
-    return []  # Excel: checked when the job reads it
+    return None  # Excel: checked when the job reads it
 
 
 def missing_columns(schema: Sequence[dict[str, Any]], names: Sequence[str]) -> list[str]:
@@ -165,6 +165,7 @@ def _score(
     columns = [c["name"] for c in schema]
     n_rows = 0
     writer: pacsv.CSVWriter | None = None
+    schema_out: pa.Schema | None = None
     try:
         for table in _regroup(_batches(src, filename, schema, typed=typed), chunk_rows):
             if n_rows == 0:
@@ -172,9 +173,10 @@ def _score(
                 if missing:
                     raise BatchInputError(f"missing columns: {', '.join(missing)}")
             out = score_table(model, table, columns=columns, classifier=classifier)
-            if writer is None:
-                writer = pacsv.CSVWriter(dest, out.schema)
-            writer.write_table(out.cast(writer.schema) if out.schema != writer.schema else out)
+            if writer is None or schema_out is None:
+                schema_out = out.schema
+                writer = pacsv.CSVWriter(dest, schema_out)
+            writer.write_table(out if out.schema == schema_out else out.cast(schema_out))
             n_rows += table.num_rows
             if on_chunk is not None:
                 on_chunk(n_rows)

@@ -31,7 +31,8 @@ def neutralise_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedAr
     risky = pc.and_(pc.match_substring_regex(arr, _TRIGGER), pc.invert(pc.match_substring_regex(arr, _NUMBER)))
     if not pc.any(risky).as_py():
         return arr
-    return pc.if_else(risky, pc.binary_join_element_wise("'", arr, ""), arr)
+    quote, empty = pa.scalar("'", type=arr.type), pa.scalar("", type=arr.type)
+    return pc.if_else(risky, pc.binary_join_element_wise(quote, arr, empty), arr)
 
 
 def neutralise_table(table: pa.Table) -> pa.Table:

@@ -1,0 +1,49 @@
+"""Input validation on plain dicts: missing columns and wrong types are named; nulls pass through."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from automl.serving.schema import InputError, InputValidator
+
+SCHEMA = [
+    {"name": "age", "kind": "numeric", "required": True},
+    {"name": "city", "kind": "categorical", "required": True},
+    {"name": "member", "kind": "boolean", "required": True},
+    {"name": "joined", "kind": "datetime", "required": True},
+    {"name": "score", "kind": "numeric", "required": False},
+]
+
+
+def test_builds_a_typed_frame_and_ignores_extra_columns():
+    v = InputValidator(SCHEMA)
+    frame = v.frame([
+        {"age": 30, "city": "Paris", "member": True, "joined": "2020-01-02", "score": "2.5", "extra": {"x": 1}},
+        {"age": None, "city": None, "member": "no", "joined": None},
+    ])
+    assert list(frame.columns) == ["age", "city", "member", "joined", "score"]
+    assert frame["age"].dtype == "float64" and frame["age"][0] == 30.0 and math.isnan(frame["age"][1])
+    assert frame["score"][0] == 2.5 and math.isnan(frame["score"][1])  # optional column missing -> null
+    assert frame["city"][0] == "Paris" and pd.isna(frame["city"][1])
+
+
+@pytest.mark.parametrize(("row", "column", "words"), [
+    ({"city": "a", "member": 1, "joined": "x"}, "age", "missing column 'age'"),
+    ({"age": "old", "city": "a", "member": 1, "joined": "x"}, "age", "expected a number"),
+    ({"age": [1], "city": "a", "member": 1, "joined": "x"}, "age", "expected a number"),
+    ({"age": 1, "city": {"a": 1}, "member": 1, "joined": "x"}, "city", "expected a string or number"),
+    ({"age": 1, "city": "a", "member": "perhaps", "joined": "x"}, "member", "expected a boolean"),
+])
+def test_problems_name_the_column(row, column, words):
+    with pytest.raises(InputError) as exc:
+        InputValidator(SCHEMA).frame([row])
+    assert exc.value.problems[0]["column"] == column
+    assert words in exc.value.problems[0]["msg"]
+
+
+@pytest.mark.parametrize("rows", [[], None, "x", [1], [[1, 2]]])
+def test_rows_must_be_a_list_of_objects(rows):
+    with pytest.raises(InputError):
+        InputValidator(SCHEMA).frame(rows)
