@@ -21,8 +21,10 @@ from starlette.requests import ClientDisconnect, Request
 from automl.services.errors import BadInput, DomainError, TooLarge, UnsupportedMedia
 from automl.storage import Storage
 
-# Characters that have no business in a display filename: path separators, markup, shell and Windows specials.
-_FORBIDDEN = re.compile(r'[/\\<>:"|?*\x00-\x1f\x7f]')
+# Path separators and control characters are refused. Markup and quotes are allowed: the name is display
+# metadata only (files live under generated keys) and every page escapes it (the UI acceptance uploads
+# `x<b>ss<i>.csv` and expects it to be shown inert).
+_FORBIDDEN = re.compile(r'[/\\\x00-\x1f\x7f]')
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ def clean_filename(raw: str) -> str:
         raise BadInput("the uploaded file has no filename")
     if _FORBIDDEN.search(name) or name in (".", "..") or name.startswith(".."):
         raise BadInput(
-            f"invalid filename {name[:100]!r}: it contains path separators or characters such as < > : \" | ? *;"
+            f"invalid filename {name[:100]!r}: it contains path separators or control characters;"
             " rename the file to a plain name like data.csv"
         )
     if len(name.encode()) > 255:
