@@ -1,0 +1,13 @@
+"""The ML library: no web or database imports, usable on its own."""
+
+from automl.engine.artifacts import load_model, save_model
+from automl.engine.automl import AutoML
+from automl.engine.errors import ArtifactIntegrityError, EngineError
+from automl.engine.model import FittedModel
+from automl.engine.results import FitResult, ModelResult
+from automl.engine.task import METRICS, PROBLEM_TYPES, detect_problem_type
+
+__all__ = [
+    "AutoML", "FitResult", "ModelResult", "FittedModel", "EngineError", "detect_problem_type", "PROBLEM_TYPES",
+    "METRICS", "save_model", "load_model", "ArtifactIntegrityError",
+]

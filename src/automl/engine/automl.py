@@ -1,0 +1,192 @@
+"""AutoML.fit: prepare -> holdout split -> budgeted k-fold search -> greedy ensemble -> results."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl.engine.candidates import TaskContext
+from automl.engine.dataprep import IMBALANCE_SHARE, PreparedData, prepare
+from automl.engine.ensemble import ensemble_selection
+from automl.engine.errors import EngineError
+from automl.engine.evaluate import Holdout, importance, model_result
+from automl.engine.model import FittedModel
+from automl.engine.preprocess import ColumnPlan
+from automl.engine.results import FitResult, ModelResult
+from automl.engine.search import Finished, Search
+from automl.engine.validation import cv_folds, holdout_split, n_folds_for
+
+log = logging.getLogger(__name__)
+ENSEMBLE_SIZE = 10  # best candidates offered to ensemble selection
+
+
+@dataclass(frozen=True)
+class Budget:
+    start: float
+    total: float
+
+    @property
+    def end_reserve(self) -> float:
+        """Ensemble, its holdout metrics and importance; kept out of the search."""
+        return min(0.3 * self.total, 1.0 + 0.1 * self.total)
+
+    @property
+    def search_deadline(self) -> float:
+        return self.start + self.total - self.end_reserve
+
+    @property
+    def deadline(self) -> float:
+        return self.start + self.total
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+
+class AutoML:
+    def __init__(
+        self, time_budget_s: float = 60, metric: str = "auto", problem_type: str = "auto", n_jobs: int = 2,
+        seed: int = 0, on_progress: Callable[[str, float, str], None] | None = None,
+        on_model: Callable[[ModelResult], None] | None = None, should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.time_budget_s = float(time_budget_s)
+        self.metric = metric
+        self.problem_type = problem_type
+        self.n_jobs = n_jobs
+        self.seed = seed
+        self.on_progress = on_progress
+        self.on_model = on_model
+        self.should_stop = should_stop or (lambda: False)
+        self._fraction = 0.0
+
+    def _progress(self, stage: str, fraction: float, message: str) -> None:
+        self._fraction = max(self._fraction, min(1.0, fraction))  # never goes backwards
+        if self.on_progress is not None:
+            self.on_progress(stage, self._fraction, message)
+
+    def fit(self, df: pd.DataFrame, target: str, features: list[str] | None = None) -> FitResult:
+        budget = Budget(time.monotonic(), self.time_budget_s)
+        self._fraction = 0.0
+        self._progress("preparing", 0.0, "Checking the data")
+        data = prepare(
+            df, target, features=features, problem_type=self.problem_type, metric=self.metric, seed=self.seed
+        )
+        train, test = holdout_split(data.y, problem_type=data.problem_type, seed=self.seed)
+        X, y = data.X.iloc[train].reset_index(drop=True), data.y[train]
+        holdout = Holdout(
+            X=data.X.iloc[test].reset_index(drop=True), X_raw=data.raw.iloc[test].reset_index(drop=True),
+            y=data.y[test], metric=data.metric, problem_type=data.problem_type, classes=data.classes, seed=self.seed,
+        )
+        n_folds = n_folds_for(len(y))
+        ctx = TaskContext(
+            problem_type=data.problem_type, n_classes=0 if data.classes is None else len(data.classes),
+            n_rows=len(y) * (n_folds - 1) // n_folds, n_features=X.shape[1], seed=self.seed, n_jobs=self.n_jobs,
+            balanced=data.classes is not None and data.metric.name != "log_loss"
+            and np.bincount(y).min() / len(y) < IMBALANCE_SHARE,
+        )
+        run = _Run(self, data, holdout, budget)
+        search = Search(
+            ctx=ctx, plan=ColumnPlan.from_kinds(X, data.kinds), X=X, y=y,
+            folds=cv_folds(y, problem_type=data.problem_type, n_folds=n_folds, seed=self.seed), metric=data.metric,
+            deadline=budget.search_deadline, on_finished=run.add, should_stop=self.should_stop,
+        )
+        self._progress("searching", budget.elapsed() / budget.total, f"{n_folds}-fold CV on {len(y)} rows")
+        finished = search.run()
+        if not finished:
+            raise EngineError("Training was stopped before any model finished.")
+        if not self.should_stop():
+            self._progress("ensembling", budget.elapsed() / budget.total, "Greedy ensemble selection")
+            run.add_ensemble(finished, y)
+        self._progress("finalizing", budget.elapsed() / budget.total, "Ranking models")
+        leaderboard = run.leaderboard()
+        best = leaderboard[0]
+        if not best.feature_importance:
+            seconds = 0.5 * (budget.deadline - time.monotonic())
+            best.feature_importance = importance(
+                best.model, holdout, seconds=seconds, ms_per_row=best.predict_ms_per_row, required=True
+            )
+        summary = {
+            "rows": int(len(df)), "rows_dropped_missing_target": data.rows_dropped_missing_target,
+            "n_train": int(len(train)), "n_test": int(len(test)), "n_folds": n_folds,
+            "column_kinds": data.kinds, "dropped_columns": data.dropped_columns,
+            "warnings": data.warnings + [f"Candidate failed: {e}" for e in search.errors],
+            "n_models": len(leaderboard), "elapsed_s": round(budget.elapsed(), 2),
+            "stopped_early": bool(self.should_stop()),
+        }
+        self._progress("finalizing", 1.0, f"Done: best model {best.key}")
+        return FitResult(
+            problem_type=data.problem_type, metric=data.metric.name, metric_direction=data.metric.direction,
+            leaderboard=leaderboard, best=best, summary=summary,
+            classes=None if data.classes is None else [_plain(c) for c in data.classes],
+        )
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class _Run:
+    """Collects ModelResults as candidates finish, so `on_model` fires as soon as each exists."""
+
+    def __init__(self, automl: AutoML, data: PreparedData, holdout: Holdout, budget: Budget) -> None:
+        self.automl, self.data, self.holdout, self.budget = automl, data, holdout, budget
+        self.results: list[ModelResult] = []
+        self.holdout_preds: dict[str, np.ndarray] = {}
+        self.best_cv: float | None = None
+
+    def _model(self, algorithm: str, members: list[tuple[Any, float]]) -> FittedModel:
+        return FittedModel(
+            algorithm=algorithm, problem_type=self.data.problem_type, classes=self.data.classes,
+            kinds=self.data.kinds, input_schema=self.data.input_schema, members=members,
+        )
+
+    def _publish(self, result: ModelResult) -> None:
+        self.results.append(result)
+        if self.automl.on_model is not None:
+            self.automl.on_model(result)
+        self.automl._progress(
+            "searching", self.budget.elapsed() / self.budget.total, f"{result.key}: CV {result.cv_score:.4f}"
+        )
+
+    def add(self, f: Finished) -> None:
+        model = self._model(f.candidate.algorithm, [(p, 1.0) for p in f.pipelines])
+        pred = model.predict_raw(self.holdout.X)
+        self.holdout_preds[f.key] = pred
+        metric = self.data.metric
+        is_best = self.best_cv is None or metric.better(f.cv_score, self.best_cv)
+        self.best_cv = f.cv_score if is_best else self.best_cv
+        # importance for each new leader, so rank 1 always has it without a late pass
+        seconds = min(0.05 * self.budget.total, 0.2 * (self.budget.search_deadline - time.monotonic()))
+        self._publish(model_result(
+            key=f.key, algorithm=f.candidate.algorithm, params=f.params, cv_score=f.cv_score,
+            fit_seconds=f.fit_seconds, model=model, holdout=self.holdout, pred=pred, is_ensemble=False,
+            importance_seconds=seconds if is_best else 0.0, importance_required=False,
+        ))
+
+    def add_ensemble(self, finished: list[Finished], y: np.ndarray) -> None:
+        metric = self.data.metric
+        top = sorted(finished, key=lambda f: metric.loss(f.cv_score))[:ENSEMBLE_SIZE]
+        if len(top) < 2:
+            return
+        start = time.monotonic()
+        weights, score = ensemble_selection([f.oof for f in top], y, metric)
+        chosen = [(f, w) for f, w in zip(top, weights, strict=True) if w > 0]
+        members = [(p, w / len(f.pipelines)) for f, w in chosen for p in f.pipelines]
+        pred = sum(w * self.holdout_preds[f.key] for f, w in chosen)
+        self._publish(model_result(
+            key="ensemble", algorithm="weighted_ensemble",
+            params={"weights": {f.key: round(float(w), 4) for f, w in chosen}}, cv_score=score,
+            fit_seconds=time.monotonic() - start + sum(f.fit_seconds for f, _ in chosen),
+            model=self._model("weighted_ensemble", members), holdout=self.holdout, pred=pred, is_ensemble=True,
+            importance_seconds=0.6 * (self.budget.deadline - time.monotonic()), importance_required=True,
+        ))
+
+    def leaderboard(self) -> list[ModelResult]:
+        """Best CV first; on a tie the single model wins (simpler, cheaper to serve)."""
+        loss = self.data.metric.loss
+        return sorted(self.results, key=lambda r: (loss(r.cv_score), r.is_ensemble))

@@ -1,0 +1,80 @@
+"""Candidate families: each declares defaults, a search space and a relative cost; a registry refuses duplicates."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import optuna
+from sklearn.base import BaseEstimator
+
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a candidate needs to know about the task to choose defaults."""
+
+    problem_type: str
+    n_classes: int  # 0 for regression
+    n_rows: int  # training rows of one fold
+    n_features: int
+    seed: int = 0
+    n_jobs: int = 2  # folds fitted in parallel; each model is single-threaded
+    balanced: bool = False  # classes imbalanced and the metric is not a probability loss
+
+    @property
+    def is_classification(self) -> bool:
+        return self.problem_type != "regression"
+
+    @property
+    def target_type(self) -> str:
+        return "continuous" if self.problem_type == "regression" else self.problem_type
+
+
+class Candidate:
+    """Base class; subclasses set the class variables and write `estimator` (and `fit` when they stop early)."""
+
+    name: ClassVar[str]  # key prefix and registry key, e.g. "lightgbm"
+    algorithm: ClassVar[str]
+    style: ClassVar[str]  # preprocessing style, see preprocess.STYLES
+    cost: ClassVar[float]  # wall time relative to LightGBM defaults on the same data
+    tunable: ClassVar[bool] = True
+
+    def portfolio(self, ctx: TaskContext) -> list[Params]:
+        """Strong configurations to try before any search, best first."""
+        return [{}]
+
+    def suggest(self, trial: optuna.Trial, ctx: TaskContext) -> Params:
+        return {}
+
+    def estimator(self, params: Params, ctx: TaskContext) -> BaseEstimator:
+        raise NotImplementedError
+
+    def fit(
+        self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray, deadline: float
+    ) -> BaseEstimator:
+        """Fit on one training fold; the validation fold is only for early stopping."""
+        return est.fit(X, y)
+
+
+REGISTRY: dict[str, Candidate] = {}
+
+
+def register(cls: type[Candidate]) -> type[Candidate]:
+    if cls.name in REGISTRY:
+        raise ValueError(f"candidate {cls.name!r} is already registered")
+    REGISTRY[cls.name] = cls()
+    return cls
+
+
+def time_left(deadline: float) -> float:
+    return deadline - time.monotonic()
+
+
+
+def min_gain(y: np.ndarray, *, classification: bool) -> float:
+    """Smallest validation-loss improvement that counts for early stopping (log loss or squared error)."""
+    return 1e-4 if classification else 1e-4 * float(np.var(y))

@@ -1,0 +1,66 @@
+"""LightGBM with native categoricals, early stopping on the validation fold and a time-limit callback."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import optuna
+from sklearn.base import BaseEstimator
+
+from automl.engine.candidates.base import Candidate, Params, TaskContext, min_gain, register
+
+_BASE = {"n_estimators": 5000, "subsample_freq": 1, "verbose": -1}
+
+
+def _deadline_callback(deadline: float) -> Any:
+    def callback(env: lgb.callback.CallbackEnv) -> None:
+        if time.monotonic() > deadline:
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    return callback
+
+
+@register
+class LightGBM(Candidate):
+    name = "lightgbm"
+    algorithm = "lightgbm"
+    style = "lightgbm"
+    cost = 1.0
+
+    def portfolio(self, ctx: TaskContext) -> list[Params]:
+        small = ctx.n_rows < 2000
+        return [
+            {"learning_rate": 0.05, "num_leaves": 15 if small else 31, "min_child_samples": 10 if small else 20,
+             "colsample_bytree": 0.9, "subsample": 1.0, "reg_lambda": 0.0},
+            {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20, "colsample_bytree": 0.8,
+             "subsample": 1.0, "reg_lambda": 0.0, "extra_trees": True},
+            {"learning_rate": 0.03, "num_leaves": 128, "min_child_samples": 5, "colsample_bytree": 0.9,
+             "subsample": 1.0, "reg_lambda": 0.0},
+        ]
+
+    def suggest(self, trial: optuna.Trial, ctx: TaskContext) -> Params:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 4, 256, log=True),
+            "min_child_samples": trial.suggest_int("min_child_samples", 2, 100, log=True),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+            "extra_trees": trial.suggest_categorical("extra_trees", [False, True]),
+        }
+
+    def estimator(self, params: Params, ctx: TaskContext) -> BaseEstimator:
+        cls = lgb.LGBMClassifier if ctx.is_classification else lgb.LGBMRegressor
+        extra = {"class_weight": "balanced"} if ctx.is_classification and ctx.balanced else {}
+        return cls(**_BASE, **params, **extra, n_jobs=1, random_state=ctx.seed)
+
+    def fit(
+        self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray, deadline: float
+    ) -> BaseEstimator:
+        # without a minimum gain, plateaus (e.g. all-categorical data) never trigger early stopping
+        min_delta = min_gain(y, classification=isinstance(est, lgb.LGBMClassifier))
+        callbacks = [lgb.early_stopping(50, verbose=False, min_delta=min_delta), _deadline_callback(deadline)]
+        return est.fit(X, y, eval_set=[(X_val, y_val)], callbacks=callbacks)

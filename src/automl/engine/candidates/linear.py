@@ -1,0 +1,55 @@
+"""The tutorial's plain linear model and a regularised one with a C / alpha search."""
+
+from __future__ import annotations
+
+import optuna
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LinearRegression, LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
+
+from automl.engine.candidates.base import Candidate, Params, TaskContext, register
+
+_CS = [0.003, 0.03, 0.3, 3.0, 30.0]
+
+
+@register
+class PlainLinear(Candidate):
+    """LogisticRegression / LinearRegression with defaults, as in the original tutorial."""
+
+    name = "linear"
+    algorithm = "logistic_regression"
+    style = "linear"
+    cost = 0.2
+    tunable = False
+
+    def estimator(self, params: Params, ctx: TaskContext) -> BaseEstimator:
+        if ctx.is_classification:
+            return LogisticRegression(max_iter=2000, class_weight="balanced" if ctx.balanced else None)
+        return LinearRegression()
+
+
+@register
+class RegularisedLinear(Candidate):
+    """L2-regularised linear model; the default picks C / alpha by an internal 3-fold CV."""
+
+    name = "ridge"
+    algorithm = "regularised_linear"
+    style = "linear"
+    cost = 0.5
+
+    def portfolio(self, ctx: TaskContext) -> list[Params]:
+        return [{"C": "cv"}]
+
+    def suggest(self, trial: optuna.Trial, ctx: TaskContext) -> Params:
+        return {"C": trial.suggest_float("C", 1e-3, 1e2, log=True)}
+
+    def estimator(self, params: Params, ctx: TaskContext) -> BaseEstimator:
+        c = params.get("C", "cv")
+        if ctx.is_classification:
+            weight = "balanced" if ctx.balanced else None
+            if c == "cv":
+                scoring = "roc_auc" if ctx.problem_type == "binary" else "neg_log_loss"
+                return LogisticRegressionCV(Cs=_CS, cv=3, max_iter=500, scoring=scoring, class_weight=weight)
+            return LogisticRegression(C=c, max_iter=2000, class_weight=weight)
+        if c == "cv":
+            return RidgeCV(alphas=[1.0 / x for x in _CS])
+        return Ridge(alpha=1.0 / c)

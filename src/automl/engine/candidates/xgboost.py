@@ -1,0 +1,57 @@
+"""XGBoost (hist) with early stopping on the validation fold and a time-limit callback."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import optuna
+import xgboost as xgb
+from sklearn.base import BaseEstimator
+
+from automl.engine.candidates.base import Candidate, Params, TaskContext, min_gain, register
+
+
+class _Deadline(xgb.callback.TrainingCallback):
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        return time.monotonic() > self.deadline
+
+
+@register
+class XGBoost(Candidate):
+    name = "xgboost"
+    algorithm = "xgboost"
+    style = "nan_ok"
+    cost = 1.5
+
+    def portfolio(self, ctx: TaskContext) -> list[Params]:
+        return [{"learning_rate": 0.1, "max_depth": 6, "min_child_weight": 1.0, "subsample": 0.8,
+                 "colsample_bytree": 0.8, "reg_lambda": 1.0}]
+
+    def suggest(self, trial: optuna.Trial, ctx: TaskContext) -> Params:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "max_depth": trial.suggest_int("max_depth", 2, 10),
+            "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 20.0, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+        }
+
+    def estimator(self, params: Params, ctx: TaskContext) -> BaseEstimator:
+        cls = xgb.XGBClassifier if ctx.is_classification else xgb.XGBRegressor
+        return cls(**params, n_estimators=5000, tree_method="hist", n_jobs=1, random_state=ctx.seed)
+
+    def fit(
+        self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray, deadline: float
+    ) -> BaseEstimator:
+        min_delta = min_gain(y, classification=isinstance(est, xgb.XGBClassifier))
+        stop = xgb.callback.EarlyStopping(rounds=50, min_delta=min_delta, save_best=True)
+        est.set_params(callbacks=[stop, _Deadline(deadline)])
+        est.fit(X, y, eval_set=[(X_val, y_val)], verbose=False)
+        return est.set_params(callbacks=None)

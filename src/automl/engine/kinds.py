@@ -1,0 +1,115 @@
+"""Column-kind inference and the per-row coercion that turns raw input into typed columns.
+
+Coercion is deterministic (no fitted state besides the schema), so it runs before the
+train/test split without leaking, and again inside `FittedModel.predict` for serving.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+KINDS = ("numeric", "categorical", "boolean", "datetime", "text", "id", "constant")
+MAX_SCHEMA_CATEGORIES = 50
+_TRUE = {"true", "yes", "y", "t", "1", "1.0"}
+_FALSE = {"false", "no", "n", "f", "0", "0.0"}
+_BOOL_MAP = {**dict.fromkeys(_TRUE, 1.0), **dict.fromkeys(_FALSE, 0.0)}
+
+
+def _is_stringish(s: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s) or isinstance(
+        s.dtype, pd.CategoricalDtype
+    )
+
+
+def _parses_as_datetime(values: pd.Series) -> bool:
+    sample = values.astype(str).head(200)
+    if not sample.str.contains(r"[-/:]", regex=True).mean() > 0.9:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() > 0.9)
+
+
+def infer_kind(series: pd.Series) -> str:
+    """Return one of KINDS for a raw column (any pandas dtype)."""
+    s = series.dropna()
+    n = len(s)
+    if n == 0 or s.nunique() <= 1:
+        return "constant"
+    if pd.api.types.is_bool_dtype(s):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return "datetime"
+    n_unique = s.nunique()
+    if pd.api.types.is_numeric_dtype(s):
+        if n_unique == 2 and set(np.unique(s.to_numpy(dtype=float))) <= {0.0, 1.0}:
+            return "boolean"
+        is_int = pd.api.types.is_integer_dtype(s) or bool(np.all(np.mod(s.to_numpy(dtype=float), 1) == 0))
+        if is_int and n >= 20 and n_unique == n and (s.is_monotonic_increasing or s.is_monotonic_decreasing):
+            return "id"
+        return "numeric"
+    if not _is_stringish(s):
+        return "categorical"
+    text = s.astype(str).str.strip()
+    lowered = text.str.lower()
+    if n_unique == 2 and set(lowered.unique()) <= set(_BOOL_MAP):
+        return "boolean"
+    numeric = pd.to_numeric(text, errors="coerce")
+    if numeric.notna().mean() >= 0.95:
+        return infer_kind(numeric)
+    if _parses_as_datetime(text):
+        return "datetime"
+    unique_ratio = n_unique / n
+    has_spaces = text.str.contains(" ", regex=False).mean()
+    if unique_ratio > 0.5 and has_spaces > 0.3 and text.str.len().mean() >= 10:
+        return "text"
+    if n >= 20 and n_unique == n:
+        return "id"
+    return "categorical"
+
+
+def coerce_column(values: pd.Series, kind: str) -> pd.Series:
+    """Turn raw values into the column's canonical type; anything unparsable becomes missing."""
+    if kind == "numeric":
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            return values.astype("float64")
+        return pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
+    if kind == "boolean":
+        if pd.api.types.is_bool_dtype(values):
+            return values.astype("float64")
+        if pd.api.types.is_numeric_dtype(values):
+            return values.astype("float64").where(values.isin([0, 1]))
+        lowered = values.astype(object).map(lambda v: str(v).strip().lower() if v is not None else v)
+        return lowered.map(_BOOL_MAP).astype("float64")
+    if kind == "datetime":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+        return parsed.dt.tz_localize(None)
+    # categorical / text: plain Python strings in an object column, missing stays NaN
+    out = values.astype(object)
+    mask = out.notna()
+    return out.where(~mask, out[mask].map(str)).where(mask, np.nan)
+
+
+def column_schema(name: str, values: pd.Series, kind: str, *, dtype: str) -> dict[str, Any]:
+    """One `input_schema` entry (dtype as given by the user); categoricals list their most frequent values."""
+    categories = None
+    if kind == "categorical":
+        categories = [str(v) for v in values.value_counts().index[:MAX_SCHEMA_CATEGORIES]]
+    return {"name": name, "kind": kind, "dtype": dtype, "categories": categories, "required": True}
+
+
+def coerce_frame(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """Select the model's columns (missing ones become all-null) and coerce each to its kind."""
+    index = df.index
+    cols = {}
+    for name, kind in kinds.items():
+        raw = df[name] if name in df.columns else pd.Series(np.nan, index=index, dtype=object)
+        cols[name] = coerce_column(raw, kind)
+    return pd.DataFrame(cols, index=index)

@@ -1,0 +1,148 @@
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl.engine import ArtifactIntegrityError, AutoML, FitResult, FittedModel, load_model, save_model
+
+
+def fit(df: pd.DataFrame, target: str, budget: float) -> FitResult:
+    return AutoML(time_budget_s=budget).fit(df, target)
+
+
+@pytest.fixture(scope="module")
+def binary_result(breast_cancer: pd.DataFrame) -> FitResult:
+    return fit(breast_cancer, "target", budget=8)
+
+
+@pytest.fixture(scope="module")
+def mixed_result(mixed: pd.DataFrame) -> FitResult:
+    return fit(mixed, "label", budget=8)
+
+
+def _check_result(result: FitResult, n_test: int) -> None:
+    assert result.best is result.leaderboard[0]
+    keys = [m.key for m in result.leaderboard]
+    assert len(keys) == len(set(keys)) >= 2
+    json.dumps([{**vars(m), "model": None} for m in result.leaderboard])  # everything but the model is JSON
+    assert result.best.feature_importance, "rank 1 always has permutation importance"
+    assert result.summary["n_test"] == n_test
+    ens = [m for m in result.leaderboard if m.is_ensemble]
+    if ens and ens[0] is not result.best:
+        assert not result.metric_direction == "maximize" or ens[0].cv_score <= result.best.cv_score
+
+
+def test_binary_end_to_end(binary_result: FitResult, breast_cancer: pd.DataFrame) -> None:
+    r = binary_result
+    assert (r.problem_type, r.metric, r.metric_direction) == ("binary", "roc_auc", "maximize")
+    _check_result(r, n_test=114)
+    assert r.best.metrics["roc_auc"] > 0.97 and {"mcc", "f1_macro", "log_loss"} <= set(r.best.metrics)
+    assert {"roc", "pr", "confusion_matrix"} <= set(r.best.plots)
+    assert len(r.best.plots["roc"]["fpr"]) <= 500
+    proba = r.best.model.predict_proba(breast_cancer.head(5))
+    assert list(proba.columns) == [0, 1] and np.allclose(proba.sum(axis=1), 1)
+    assert r.best.model.predict(breast_cancer.head(5)).dtype.kind == "i"
+
+
+def test_multiclass_string_labels(iris: pd.DataFrame) -> None:
+    r = fit(iris, "target", budget=5)
+    assert (r.problem_type, r.metric) == ("multiclass", "log_loss")
+    _check_result(r, n_test=30)
+    assert r.classes == ["setosa", "versicolor", "virginica"]
+    assert set(r.best.model.predict(iris)) <= set(r.classes)
+    assert r.best.metrics["accuracy"] > 0.85 and "confusion_matrix" in r.best.plots
+
+
+def test_regression(diabetes: pd.DataFrame) -> None:
+    r = fit(diabetes, "target", budget=5)
+    assert (r.problem_type, r.metric, r.metric_direction) == ("regression", "rmse", "minimize")
+    _check_result(r, n_test=89)
+    assert r.best.metrics["r2"] > 0.3 and {"mae", "mape"} <= set(r.best.metrics)
+    assert {"residuals", "predicted_vs_actual"} <= set(r.best.plots)
+
+
+def test_titanic_strings(titanic: pd.DataFrame) -> None:
+    r = fit(titanic, "survived", budget=5)
+    assert r.classes == ["no", "yes"] and r.best.metrics["roc_auc"] > 0.7
+    assert {e["kind"] for e in r.best.model.input_schema} == {"categorical"}
+
+
+def test_shuffled_labels_give_chance_auc(breast_cancer: pd.DataFrame) -> None:
+    df = breast_cancer.copy()
+    df["target"] = np.random.default_rng(0).permutation(df["target"].to_numpy())
+    r = fit(df, "target", budget=5)
+    assert abs(r.best.metrics["roc_auc"] - 0.5) < 0.08
+
+
+def test_mixed_kinds_and_robust_predict(mixed_result: FitResult, mixed: pd.DataFrame) -> None:
+    r = mixed_result
+    model = r.best.model
+    assert r.summary["dropped_columns"] == {"row_id": "id", "const": "constant"}
+    schema = {e["name"]: e for e in model.input_schema}
+    assert schema["city"]["kind"] == "categorical" and len(schema["city"]["categories"]) == 50
+    assert schema["review"]["kind"] == "text" and schema["when"]["kind"] == "datetime"
+    assert r.best.metrics["roc_auc"] > 0.7
+    feats = [f["feature"] for f in r.best.feature_importance]
+    assert set(feats) == set(model.feature_names_in_)
+    odd = mixed.drop(columns=["label"]).head(4).iloc[:, ::-1].copy()
+    odd["surplus"] = 1
+    odd["city"] = ["atlantis", None, "city_3", 7]
+    odd["x"] = ["3.5", None, "abc", np.nan]
+    odd["color"] = np.nan
+    odd = odd.drop(columns=["review"])
+    for m in r.leaderboard:
+        pred = m.model.predict(odd)
+        assert len(pred) == 4 and set(pred) <= {"churn", "stay"}
+        assert m.model.predict_proba(odd).shape == (4, 2)
+    single = model.predict(mixed.head(1))
+    assert single.shape == (1,)
+
+
+def test_save_load_round_trip(tmp_path, mixed_result: FitResult, mixed: pd.DataFrame) -> None:
+    model = mixed_result.best.model
+    path = tmp_path / "model.joblib"
+    sha = save_model(model, path)
+    loaded = load_model(path, sha)
+    assert isinstance(loaded, FittedModel)
+    pd.testing.assert_frame_equal(loaded.predict_proba(mixed.head(20)), model.predict_proba(mixed.head(20)))
+    with pytest.raises(ArtifactIntegrityError):
+        load_model(path, "0" * 64)
+
+
+def test_callbacks_and_progress(diabetes: pd.DataFrame) -> None:
+    events: list[tuple[str, float]] = []
+    models: list[str] = []
+    r = AutoML(
+        time_budget_s=4, on_progress=lambda s, f, m: events.append((s, f)), on_model=lambda m: models.append(m.key)
+    ).fit(diabetes, "target")
+    fractions = [f for _, f in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and 0 <= fractions[0]
+    assert {"preparing", "searching", "finalizing"} <= {s for s, _ in events}
+    assert sorted(models) == sorted(m.key for m in r.leaderboard)
+
+
+def test_should_stop_returns_promptly(diabetes: pd.DataFrame) -> None:
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    start = time.monotonic()
+    r = AutoML(time_budget_s=60, should_stop=stop).fit(diabetes, "target")
+    assert time.monotonic() - start < 10 and r.summary["stopped_early"] and len(r.leaderboard) >= 1
+
+
+def test_time_budget_respected() -> None:
+    rng = np.random.default_rng(0)
+    n = 20_000
+    df = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(10)})
+    df["cat"] = rng.choice([f"c{i}" for i in range(40)], n)
+    df["y"] = df["x0"] * 2 + np.sin(df["x1"] * 3) + (df["cat"] == "c1") + rng.normal(size=n)
+    start = time.monotonic()
+    r = AutoML(time_budget_s=10).fit(df, "y")
+    elapsed = time.monotonic() - start
+    assert elapsed < 11, elapsed
+    assert r.best.metrics["r2"] > 0.5
