@@ -95,11 +95,28 @@ def test_upload_to_batch_download(browser_page, server: str, tmp_path: Path) -> 
     assert set(scored["prediction"]) <= {"Yes", "No"}
     shot(page, "5-model-batch")
 
+    tid(page, "key-create").locator("xpath=..").locator("input[name='name']").fill("e2e-key")
+    tid(page, "key-create").click()
+    tid(page, "key-secret").wait_for(timeout=10_000)
+    assert len(tid(page, "key-secret").inner_text()) > 20
+    page.locator("#api-keys [data-revoke-key]").first.click()
+    page.locator("#api-keys .badge", has_text="revoked").wait_for(timeout=10_000)
+
+    tid(page, "deploy-api").uncheck()  # undeployed: the form now explains why it cannot predict
+    page.wait_for_timeout(500)
+    tid(page, "predict-submit").click()
+    page.locator("#predict-error").wait_for(state="visible", timeout=10_000)
+    assert "deploy" in page.locator("#predict-error").inner_text().lower()
+    watch.console = [m for m in watch.console if "403" not in m]  # that refusal was the point
+
+    model_path = page.url.removeprefix(server)
+    dataset_path = page.locator(".breadcrumb a[href^='/datasets/']").get_attribute("href")
     page.goto(server + "/")
     assert page.locator("#deployed a[href^='/models/']").count() == 1
     shot(page, "6-home")
     page.set_viewport_size({"width": 390, "height": 844})
-    for path, name in [("/", "home"), (url.removeprefix(server), "experiment")]:
+    for path, name in [("/", "home"), (dataset_path, "dataset"), (url.removeprefix(server), "experiment"),
+                       (model_path, "model")]:
         page.goto(server + path)
         page.wait_for_timeout(500)
         width = page.evaluate("() => document.documentElement.scrollWidth")
@@ -129,6 +146,10 @@ def test_hostile_names_render_inert(browser_page, server: str, tmp_path: Path) -
     assert "x<b>ss<i>.csv" in text
     assert '<img src=x onerror="window.__xss=2">' in page.locator("#preview").inner_text()
     shot(page, "8-hostile-dataset")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    shot(page, "9-phone-hostile-dataset")
     watch.assert_clean()
 
 
@@ -152,3 +173,25 @@ def test_bad_upload_shows_a_clear_error(browser_page, server: str, tmp_path: Pat
                            timeout=20_000)
     assert page.url.rstrip("/") == server and page.locator("#upload-error").inner_text().strip()
     assert not watch.outside
+
+
+def test_cancel_a_running_experiment(browser_page, server: str, tmp_path: Path) -> None:
+    page, watch = browser_page
+    train, _, _ = pima(tmp_path)
+    page.goto(server + "/")
+    tid(page, "upload-input").set_input_files(str(train))
+    tid(page, "upload-submit").click()
+    tid(page, "target-select").select_option(value=TARGET)
+    tid(page, "time-budget-input").fill("300")
+    tid(page, "start-experiment").click()
+    tid(page, "cancel-experiment").wait_for(timeout=30_000)
+    page.wait_for_function(
+        "() => /running/.test(document.querySelector(\"[data-testid='experiment-status']\").innerText)",
+        timeout=60_000)
+    tid(page, "cancel-experiment").click()
+    page.wait_for_function(
+        "() => /cancelled/.test(document.querySelector(\"[data-testid='experiment-status']\").innerText)",
+        timeout=30_000)
+    assert tid(page, "cancel-experiment").count() == 0
+    shot(page, "10-experiment-cancelled")
+    watch.assert_clean()
