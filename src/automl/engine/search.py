@@ -91,7 +91,7 @@ class Search:
             log.info("skipping %s: not expected to fit the remaining budget", cand.name)
             return None
         # one candidate may use at most half of what is left once something has finished
-        allowance = self.remaining() * (0.5 if self.finished else 0.9)
+        allowance = self.remaining() * (0.5 if self.finished else 0.6)
         n_rounds = -(-len(self.folds) // self.ctx.n_jobs)
 
         def keep_going(r: int, seen: np.ndarray, elapsed: float, oof: np.ndarray) -> bool:

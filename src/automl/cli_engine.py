@@ -1,0 +1,100 @@
+"""Engine commands for the CLI (wired into Typer by the CLI module): train and predict on local files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from automl.engine import AutoML, EngineError, FitResult, load_model, save_model
+
+console = Console()
+LEADERBOARD = "leaderboard.json"
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix in (".xlsx", ".xls"):
+        return pd.read_excel(path, engine="calamine")
+    if suffix in (".csv", ".txt", ".tsv"):
+        return pd.read_csv(path, sep=None if suffix != ".tsv" else "\t", engine="python")
+    raise EngineError(f"Unsupported file type {suffix!r}; use CSV, Parquet or XLSX.")
+
+
+def _leaderboard_table(result: FitResult) -> Table:
+    table = Table(title=f"{result.problem_type} - {result.metric} ({result.metric_direction})")
+    for col in ("rank", "model", "algorithm", f"CV {result.metric}", f"holdout {result.metric}", "fit s", "ms/row"):
+        table.add_column(col, justify="right" if col not in ("model", "algorithm") else "left")
+    for rank, m in enumerate(result.leaderboard, 1):
+        holdout = m.metrics.get(result.metric)
+        table.add_row(
+            str(rank), m.key, m.algorithm, f"{m.cv_score:.4f}", "-" if holdout is None else f"{holdout:.4f}",
+            f"{m.fit_seconds:.1f}", f"{m.predict_ms_per_row:.3f}",
+        )
+    return table
+
+
+def train_command(file: Path, target: str, time_budget: float, out: Path) -> None:
+    """Train on `file`, print the leaderboard and save every model plus leaderboard.json into `out`."""
+    df = read_table(Path(file))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with Progress(
+        TextColumn("[bold]{task.fields[stage]}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), TextColumn("{task.description}"), console=console,
+    ) as progress:
+        task = progress.add_task("", total=1.0, stage="preparing")
+
+        def on_progress(stage: str, fraction: float, message: str) -> None:
+            progress.update(task, completed=fraction, stage=stage, description=message)
+
+        result = AutoML(time_budget_s=time_budget, on_progress=on_progress).fit(df, target)
+    console.print(_leaderboard_table(result))
+    entries = []
+    for rank, m in enumerate(result.leaderboard, 1):
+        path = out / f"{m.key}.joblib"
+        sha = save_model(m.model, path)
+        path.with_name(path.name + ".sha256").write_text(sha + "\n")
+        entries.append({
+            "rank": rank, "key": m.key, "algorithm": m.algorithm, "file": path.name, "sha256": sha,
+            "cv_score": m.cv_score, "metrics": m.metrics, "params": m.params, "fit_seconds": m.fit_seconds,
+            "predict_ms_per_row": m.predict_ms_per_row, "feature_importance": m.feature_importance,
+        })
+    doc = {
+        "target": target, "problem_type": result.problem_type, "metric": result.metric,
+        "metric_direction": result.metric_direction, "classes": result.classes, "summary": result.summary,
+        "models": entries,
+    }
+    (out / LEADERBOARD).write_text(json.dumps(doc, indent=2, default=str))
+    console.print(f"Saved {len(entries)} model(s) to {out}; best: [bold]{result.best.key}[/bold]")
+
+
+def _recorded_sha256(model_path: Path) -> str:
+    sidecar = model_path.with_name(model_path.name + ".sha256")
+    if sidecar.exists():
+        return sidecar.read_text().strip()
+    board = model_path.parent / LEADERBOARD
+    if board.exists():
+        for entry in json.loads(board.read_text())["models"]:
+            if entry["file"] == model_path.name:
+                return entry["sha256"]
+    raise EngineError(f"No recorded sha256 for {model_path} (expected {sidecar.name} or {LEADERBOARD}).")
+
+
+def predict_command(model_path: Path, file: Path, out: Path) -> None:
+    """Score `file` with a saved model (sha256 verified first); write `prediction` and `proba_<class>` columns."""
+    model_path = Path(model_path)
+    model = load_model(model_path, _recorded_sha256(model_path))
+    df = read_table(Path(file))
+    result = pd.DataFrame({"prediction": model.predict(df)}, index=df.index)
+    if model.classes_ is not None:
+        proba = model.predict_proba(df)
+        result = result.join(proba.rename(columns=lambda c: f"proba_{c}"))
+    result.to_csv(out, index=False)
+    console.print(f"Wrote {len(result)} prediction(s) to {out}")
