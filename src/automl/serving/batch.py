@@ -9,7 +9,10 @@ by nature (at most ~1M rows) and read whole.
 from __future__ import annotations
 
 import csv
+import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,8 @@ import pyarrow.parquet as pq
 from automl.serving.csvsafe import neutralise_table
 from automl.serving.predict import outputs
 
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 100_000
+MAX_WORKERS = 4  # scoring threads; more than the cores only adds contention
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 SUFFIXES = (*CSV_SUFFIXES, ".parquet", ".xlsx", ".xls")
 
@@ -162,27 +166,43 @@ def _score(
     on_chunk: Callable[[int], None] | None,
     typed: bool,
 ) -> int:
+    """Chunks are scored on a small thread pool (predict releases the GIL) while the main thread reads the
+    next chunk and writes finished ones in order; at most `workers + 1` chunks are in memory."""
     columns = [c["name"] for c in schema]
+    workers = max(1, min(os.cpu_count() or 1, MAX_WORKERS))
     n_rows = 0
     writer: pacsv.CSVWriter | None = None
     schema_out: pa.Schema | None = None
-    try:
-        for table in _regroup(_batches(src, filename, schema, typed=typed), chunk_rows):
-            if n_rows == 0:
-                missing = missing_columns(schema, table.column_names)
-                if missing:
+    pending: deque[tuple[int, Future[pa.Table]]] = deque()
+
+    def write_oldest() -> None:
+        nonlocal writer, schema_out, n_rows
+        rows, future = pending.popleft()
+        out = future.result()
+        if writer is None or schema_out is None:
+            schema_out = out.schema
+            writer = pacsv.CSVWriter(dest, schema_out)
+        writer.write_table(out if out.schema == schema_out else out.cast(schema_out))
+        n_rows += rows
+        if on_chunk is not None:
+            on_chunk(n_rows)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
+        try:
+            for i, table in enumerate(_regroup(_batches(src, filename, schema, typed=typed), chunk_rows)):
+                if i == 0 and (missing := missing_columns(schema, table.column_names)):
                     raise BatchInputError(f"missing columns: {', '.join(missing)}")
-            out = score_table(model, table, columns=columns, classifier=classifier)
-            if writer is None or schema_out is None:
-                schema_out = out.schema
-                writer = pacsv.CSVWriter(dest, schema_out)
-            writer.write_table(out if out.schema == schema_out else out.cast(schema_out))
-            n_rows += table.num_rows
-            if on_chunk is not None:
-                on_chunk(n_rows)
-    finally:
-        if writer is not None:
-            writer.close()
+                pending.append((table.num_rows, pool.submit(score_table, model, table, columns=columns,
+                                                            classifier=classifier)))
+                if len(pending) > workers:
+                    write_oldest()
+            while pending:
+                write_oldest()
+        finally:
+            for _, future in pending:
+                future.cancel()
+            if writer is not None:
+                writer.close()
     if writer is None:
         raise BatchInputError("the file has no rows to score")
     return n_rows
