@@ -89,6 +89,8 @@ def _recorded_sha256(model_path: Path) -> str:
 
 def predict_command(model_path: Path, file: Path, out: Path) -> None:
     """Score `file` with a saved model (sha256 verified first); write `prediction` and `proba_<class>` columns."""
+    from automl.serving.csvsafe import neutralise_frame
+
     model_path = Path(model_path)
     model = load_model(model_path, _recorded_sha256(model_path))
     df = read_table(Path(file))
@@ -96,5 +98,5 @@ def predict_command(model_path: Path, file: Path, out: Path) -> None:
     if model.classes_ is not None:
         proba = model.predict_proba(df)
         result = result.join(proba.rename(columns=lambda c: f"proba_{c}"))
-    result.to_csv(out, index=False)
+    neutralise_frame(result).to_csv(out, index=False)  # no spreadsheet formulas in labels
     console.print(f"Wrote {len(result)} prediction(s) to {out}")
