@@ -6,18 +6,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from jobtools import LEASE_S
 
 from automl.config import Settings
 from automl.db import Database
 from automl.db.migrate import upgrade
 
 HERE = Path(__file__).parent
-LEASE_S = 3.0
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -54,9 +53,10 @@ def start_worker(job_settings: Settings, tmp_path: Path) -> Iterator[Callable[..
     """Start `tests/jobs/run_worker.py` (the real Worker plus test kinds); every one is stopped afterwards."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(concurrency: int = 1) -> subprocess.Popen[bytes]:
+    def start(concurrency: int = 1, *, engine: bool = False) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"worker-{len(procs)}.log", "ab")
-        p = subprocess.Popen([sys.executable, str(HERE / "run_worker.py"), str(concurrency)],
+        args = [sys.executable, str(HERE / "run_worker.py"), str(concurrency), *(["--engine"] if engine else [])]
+        p = subprocess.Popen(args,
                              env=worker_env(job_settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(p)
         return p
@@ -66,12 +66,3 @@ def start_worker(job_settings: Settings, tmp_path: Path) -> Iterator[Callable[..
         with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGKILL)
         p.wait(10)
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()

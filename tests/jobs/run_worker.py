@@ -9,4 +9,6 @@ from automl.logging import configure_logging
 
 if __name__ == "__main__":
     configure_logging("INFO")
-    Worker(Settings(), concurrency=int(sys.argv[1]) if len(sys.argv) > 1 else 1, modules=("jobkinds",)).run()
+    concurrency = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    preload = ("automl.engine",) if "--engine" in sys.argv else ()  # the queue tests start faster without it
+    Worker(Settings(), concurrency=concurrency, modules=("jobkinds",), preload=preload).run()

@@ -48,7 +48,7 @@ class _Running:
 class Worker:
     def __init__(
         self, settings: Settings, *, concurrency: int = 1, poll_s: float = 0.5, modules: tuple[str, ...] = (),
-        parent_pid: int | None = None,
+        preload: tuple[str, ...] = PRELOAD, parent_pid: int | None = None,
     ) -> None:
         self.settings = settings
         self.concurrency = max(1, concurrency)
@@ -65,7 +65,7 @@ class Worker:
         self.mp = mp.get_context("forkserver")
         for name in modules:  # test kinds register on import; the parent needs them in `kinds`
             importlib.import_module(name)
-        self.mp.set_forkserver_preload(["automl.jobs.handlers", *PRELOAD, *modules])
+        self.mp.set_forkserver_preload(["automl.jobs.handlers", *preload, *modules])
         self.kinds = known_kinds()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -144,8 +144,7 @@ class Worker:
             if run.process.is_alive():
                 continue
             run.process.join()
-            outcome = run.result.recv() if run.result.poll() else None
-            self._record(run, outcome)
+            self._record(run, _outcome(run.result))
             del self.running[job_id]
 
     def _record(self, run: _Running, outcome: tuple[str, str | None] | None) -> None:
@@ -197,6 +196,14 @@ class Worker:
         self.running.clear()
         self.db.dispose()
         log.info("worker stopped", extra={"worker": self.id})
+
+
+def _outcome(conn: Connection) -> tuple[str, str | None] | None:
+    """What the child reported, or None if it died first (a killed child leaves an empty, closed pipe)."""
+    try:
+        return conn.recv() if conn.poll() else None
+    except (EOFError, OSError):
+        return None
 
 
 def _noop() -> None:
