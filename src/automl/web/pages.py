@@ -92,7 +92,7 @@ def model_page(request: Request, model_id: int, session: SessionDep, settings: S
         experiment=model.experiment,
         dataset=dataset,
         rank=queries.model_rank(session, model),
-        fields=views.form_fields(model, example),
+        fields=views.form_fields(model, example, dataset),
         examples=views.code_examples(str(request.base_url), model.id, example, keys_required=keys_required),
         keys_required=keys_required,
         jobs=queries.batch_jobs(session, model.id),

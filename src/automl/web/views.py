@@ -85,14 +85,22 @@ def example_row(model: TrainedModel, dataset: Dataset | None) -> dict[str, Any]:
     return row
 
 
-def form_fields(model: TrainedModel, example: dict[str, Any]) -> list[dict[str, Any]]:
+def _boolean_values(dataset: Dataset | None, name: str) -> list[str]:
+    """A boolean column's own spellings (Yes/No, 0/1, …) from the profile, so the form offers what the data has."""
+    col = next((c for c in (columns(dataset) if dataset else []) if c["name"] == name), {})
+    top = (col.get("stats") or {}).get("top_values") or []
+    values = [str(t["value"]) for t in top if t.get("value") is not None]
+    return values if len(values) == 2 else ["true", "false"]
+
+
+def form_fields(model: TrainedModel, example: dict[str, Any], dataset: Dataset | None) -> list[dict[str, Any]]:
     """One field per input column: a select for categories and booleans, otherwise a text input."""
     fields = []
     for field in model.input_schema or []:
         kind = field.get("kind") or "text"
         cats = [str(c) for c in field.get("categories") or [] if c is not None]
         if not cats and kind == "boolean":
-            cats = ["true", "false"]
+            cats = _boolean_values(dataset, field["name"])
         fields.append(
             {
                 "name": field["name"],
