@@ -1,18 +1,20 @@
-"""An uploaded file, once: read and normalise it, then write the Parquet copy while profiling the table."""
+"""An uploaded file, once: stream it into the stored Parquet copy, then profile that copy column by column."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import logging
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from automl.ingest.profile import profile_table
-from automl.ingest.readers import read_table, source_format
+from automl.ingest.convert import ParquetSink, convert
+from automl.ingest.profile import profile_parquet
 from automl.services.errors import BadInput, DomainError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,15 +28,13 @@ class Ingested:
 @cache
 def use_system_allocator() -> None:
     """Arrow's default jemalloc pool is markedly slower on the first large read in a process (page faults
-    on fresh arenas); the system allocator reads a cold 150 MB CSV about twice as fast here and hands
-    freed memory back to the OS."""
+    on fresh arenas); the system allocator read a cold 150 MB CSV about twice as fast here and hands freed
+    memory back to the OS."""
     pa.set_memory_pool(pa.system_memory_pool())
 
 
-def write_parquet(table: pa.Table, dest: Path) -> None:
-    # Uncompressed: the fastest to write and read back; dictionary pages only where they pay off (strings).
-    strings = [n for n, t in zip(table.column_names, table.schema.types, strict=True) if pa.types.is_string(t)]
-    pq.write_table(table, dest, compression="none", use_dictionary=strings or False)
+def source_format(filename: str) -> str:
+    return Path(filename).suffix.lower().lstrip(".")
 
 
 def ingest_file(path: Path, filename: str, dest: Path) -> Ingested:
@@ -44,17 +44,19 @@ def ingest_file(path: Path, filename: str, dest: Path) -> Ingested:
     """
     use_system_allocator()
     try:
-        table = read_table(path, filename)
+        t0 = time.perf_counter()
+        _, n_rows, n_cols = convert(path, filename, lambda: ParquetSink(dest))
+        t1 = time.perf_counter()
+        profile = profile_parquet(dest)
+        log.info("ingested %d rows x %d cols: converted in %.2fs, profiled in %.2fs", n_rows, n_cols,
+                 t1 - t0, time.perf_counter() - t1)
     except DomainError:
+        dest.unlink(missing_ok=True)
         raise
     except (pa.ArrowException, ValueError, UnicodeError) as exc:
+        dest.unlink(missing_ok=True)
         raise BadInput(f"the file could not be read: {exc}") from None
-    try:
-        with ThreadPoolExecutor(1) as pool:
-            written = pool.submit(write_parquet, table, dest)
-            profile = profile_table(table)
-            written.result()
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
-    return Ingested(table.num_rows, table.num_columns, source_format(filename), profile)
+    return Ingested(n_rows, n_cols, source_format(filename), profile)

@@ -7,12 +7,15 @@ the GIL).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from automl.ingest.jsonable import jsonable
 from automl.ingest.kinds import ColumnFacts, infer_kind
@@ -27,34 +30,68 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 def profile_table(table: pa.Table) -> dict[str, Any]:
     """`{"columns": [...], "warnings": [...]}` for the Dataset.profile JSON column."""
-    workers = min(len(table.column_names), os.cpu_count() or 1) or 1
+    return _profile(table.column_names, table.num_rows, lambda name: table[name])
+
+
+def profile_parquet(path: Path) -> dict[str, Any]:
+    """The same, reading one column at a time from a Parquet file (memory: a column or two, not the table)."""
+    meta = pq.read_metadata(path)
+    names = meta.schema.to_arrow_schema().names
+    strings = {f.name for f in meta.schema.to_arrow_schema() if pa.types.is_string(f.type)}
+
+    def column(name: str) -> pa.ChunkedArray:
+        # ParquetFile.read, not pq.read_table: the dataset machinery behind the latter costs seconds on first
+        # use; strings come back dictionary-encoded as stored, which spares decoding and hashing them.
+        as_dictionary = [name] if name in strings else None
+        return pq.ParquetFile(path, read_dictionary=as_dictionary).read(columns=[name])[name]
+
+    return _profile(names, meta.num_rows, column)
+
+
+def _profile(names: list[str], n_rows: int, column: Callable[[str], pa.ChunkedArray]) -> dict[str, Any]:
+    workers = max(1, min(len(names), os.cpu_count() or 1))
+    row_hash = np.zeros(n_rows, dtype=np.uint64)
+    columns = []
     with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(lambda name: _profile_column(name, table[name], table.num_rows),
-                                table.column_names))
-    columns = [profile for profile, _ in results]
-    duplicates = _duplicate_rows([codes for _, codes in results], table.num_rows)
-    return {"columns": columns, "warnings": dataset_warnings(columns, duplicates, table.num_rows)}
+        for profile, codes in pool.map(lambda name: _profile_column(name, column(name), n_rows), names):
+            columns.append(profile)
+            if codes is not None:  # fold each column's codes into a per-row hash, then let them go
+                row_hash *= _MIX
+                row_hash ^= codes.astype(np.uint64)
+    duplicates = _duplicates(row_hash)
+    return {"columns": columns, "warnings": dataset_warnings(columns, duplicates, n_rows)}
 
 
-def _encode(col: pa.ChunkedArray) -> pa.DictionaryArray:
-    array = col.combine_chunks()
-    if pa.types.is_floating(array.type):  # NaN counts as missing, like a null
-        array = pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)
-    return pc.dictionary_encode(array)
+def _encode(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """(distinct non-null values, per-row codes with missing = len(distinct), count of each distinct value)."""
+    if pa.types.is_dictionary(col.type):  # read as dictionary from Parquet: no hashing needed
+        col = col.unify_dictionaries()
+        dictionary = col.chunk(0).dictionary if col.num_chunks else pa.array([], col.type.value_type)
+        indices = pa.chunked_array([c.indices for c in col.chunks], col.type.index_type).combine_chunks()
+    else:
+        array = col.combine_chunks()
+        if pa.types.is_floating(array.type) and pc.any(pc.is_nan(array)).as_py():  # NaN counts as missing
+            array = pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)
+        encoded = pc.dictionary_encode(array)
+        dictionary, indices = encoded.dictionary, encoded.indices
+    codes = indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
+    counts = np.bincount(codes, minlength=len(dictionary) + 1)[: len(dictionary)]
+    used = np.flatnonzero(counts)
+    if len(used) < len(dictionary):  # a Parquet dictionary may list values no row uses
+        dictionary, counts = dictionary.take(pa.array(used)), counts[used]
+    return dictionary, codes, counts
 
 
 def _profile_column(name: str, col: pa.ChunkedArray, n_rows: int) -> tuple[dict[str, Any], np.ndarray | None]:
-    if pa.types.is_null(col.type):
-        facts = ColumnFacts(name, col.type, n_rows, 0, 0, pa.array([]), False)
+    value_type = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
+    if pa.types.is_null(value_type):
+        facts = ColumnFacts(name, value_type, n_rows, 0, 0, pa.array([]), False)
         return _column_json(facts, kind="constant", stats={}, samples=[]), None
-    encoded = _encode(col)
-    dictionary = encoded.dictionary
-    codes = encoded.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
-    n_valid = n_rows - encoded.null_count
-    counts = np.bincount(codes, minlength=len(dictionary) + 1)[: len(dictionary)]
-    is_string = pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+    dictionary, codes, counts = _encode(col)
+    n_valid = int(counts.sum())
+    is_string = pa.types.is_string(value_type) or pa.types.is_large_string(value_type)
     facts = ColumnFacts(
-        name=name, type=col.type, n_rows=n_rows, n_valid=n_valid, n_unique=len(dictionary),
+        name=name, type=value_type, n_rows=n_rows, n_valid=n_valid, n_unique=len(dictionary),
         distinct=dictionary.slice(0, N_DISTINCT_FACTS),
         monotonic=n_valid == n_rows and _strictly_monotonic(col),
         mean_length=_mean(pc.utf8_length(dictionary)) if is_string else 0.0,
@@ -88,14 +125,9 @@ def _strictly_monotonic(col: pa.ChunkedArray) -> bool:
     return bool(pc.all(pc.greater(tail, head)).as_py() or pc.all(pc.less(tail, head)).as_py())
 
 
-def _duplicate_rows(codes: list[np.ndarray | None], n_rows: int) -> int:
-    """Rows equal to an earlier row, via a 64-bit hash of each row's per-column codes."""
-    row_hash = np.zeros(n_rows, dtype=np.uint64)
-    for c in codes:
-        if c is not None:
-            row_hash *= _MIX
-            row_hash ^= c.astype(np.uint64)
-    if n_rows < 2:
+def _duplicates(row_hash: np.ndarray) -> int:
+    """Rows equal to an earlier row, counted on a 64-bit hash of each row's per-column codes."""
+    if len(row_hash) < 2:
         return 0
     row_hash.sort()
     return int(np.count_nonzero(row_hash[1:] == row_hash[:-1]))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,9 @@ async def upload_dataset(request: Request, *, db: Database, storage: Storage, se
     key = new_key()
     raw, parquet = storage.upload(key), storage.dataset(key)
     try:
+        t0 = time.perf_counter()
         upload = await receive_upload(request, raw, max_bytes=settings.max_upload_mb * 2**20, suffixes=SUFFIXES)
+        log.info("received %s (%d bytes) in %.2fs", upload.filename, upload.size, time.perf_counter() - t0)
         ingested = await run_in_threadpool(ingest_file, raw, upload.filename, parquet)
         with db.session() as session:
             dataset = Dataset(

@@ -1,0 +1,173 @@
+"""Record batches out of an uploaded file: CSV/TSV/TXT (streamed), XLSX/XLS (calamine), Parquet (streamed).
+
+Errors that mean "this file cannot be read" become BadInput with a message naming the problem; a CSV column
+whose type, guessed from the first block, does not fit a later value raises `Retype` so the caller can read
+again with that column's type widened.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import python_calamine as calamine
+
+from automl.ingest.detect import OLE2, detect_format, read_head, sniff_text
+from automl.services.errors import BadInput
+
+# Markers read as missing, in every column (strings included), as users expect from spreadsheets and R/pandas.
+NULL_VALUES = ["", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "null", "NULL", "Null", "None", "none",
+               "#N/A", "#NA", "<NA>", "-NaN", "-nan", "nil", "NIL", "?"]
+_NULLS = frozenset(NULL_VALUES)
+CSV_BLOCK = 1 << 20  # small blocks keep the streaming reader's memory low; types are guessed from the first
+BATCH_ROWS = 65536
+_CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): .*CSV conversion error to (\w+)")
+_PASSWORD = "the workbook is password-protected; remove the password in Excel and upload it again"
+
+
+class Retype(Exception):
+    def __init__(self, index: int, type_: pa.DataType) -> None:
+        super().__init__(index)
+        self.index, self.type = index, type_
+
+
+@dataclass
+class Source:
+    """Where batches come from, and how to read it again more carefully."""
+
+    path: Path
+    filename: str
+    format: str = ""
+    delimiter: str | None = None
+    column_types: dict[str, pa.DataType] = field(default_factory=dict)
+    quoted_newlines: bool = False
+    names: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, path: Path, filename: str) -> Source:
+        return cls(path, filename, detect_format(path, filename))
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        if self.format == "csv":
+            return self._csv()
+        if self.format == "parquet":
+            return _parquet(self.path, self.filename)
+        return iter(_excel(self.path, self.filename).to_batches(max_chunksize=BATCH_ROWS))
+
+    def _csv(self) -> Iterator[pa.RecordBatch]:
+        dialect = sniff_text(self.path, self.filename)
+        self.delimiter = dialect.delimiter
+        self.quoted_newlines = self.quoted_newlines or dialect.quoted_newlines
+        options = {
+            "read_options": pacsv.ReadOptions(encoding=dialect.encoding, block_size=CSV_BLOCK),
+            "parse_options": pacsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=self.quoted_newlines),
+            "convert_options": pacsv.ConvertOptions(null_values=NULL_VALUES, strings_can_be_null=True,
+                                                    column_types=self.column_types),
+        }
+        self.names = []
+        try:
+            reader = pacsv.open_csv(self.path, **options)
+            self.names = reader.schema.names
+            yield from reader
+        except pa.ArrowInvalid as exc:
+            raise self._csv_problem(exc) from None
+
+    def _csv_problem(self, exc: pa.ArrowInvalid) -> Exception:
+        msg = str(exc)
+        conversion = _CONVERSION_ERROR.search(msg)
+        if conversion and self.names:
+            index, was = int(conversion.group(1)), conversion.group(2)
+            return Retype(index, pa.float64() if was.startswith("int") else pa.string())
+        if "Expected" in msg and "columns" in msg:
+            if not self.quoted_newlines:  # a quoted value spanning lines past the sniffed sample looks ragged
+                return Retype(-1, pa.null())
+            return BadInput(f"ragged rows: not every row has the same number of fields as the header ({msg})")
+        if "UTF8" in msg or "utf8" in msg or "decode" in msg.lower():
+            return BadInput(f"the file's text encoding could not be read consistently ({msg})")
+        return BadInput(f"the CSV file could not be parsed: {msg}")
+
+    def retype(self, problem: Retype) -> None:
+        if problem.index < 0:
+            self.quoted_newlines = True
+        else:
+            self.column_types[self.names[problem.index]] = problem.type
+
+
+def _parquet(path: Path, filename: str) -> Iterator[pa.RecordBatch]:
+    try:
+        parquet = pq.ParquetFile(path)
+        batches = parquet.iter_batches(batch_size=BATCH_ROWS, use_pandas_metadata=True)  # keeps named indexes
+        for batch in batches:
+            yield _flat_parquet_batch(batch)
+    except (pa.ArrowException, OSError) as exc:
+        raise BadInput(f"{filename!r} is not a readable Parquet file: {exc}") from None
+
+
+def _flat_parquet_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    arrays, names = [], []
+    for name, col in zip(batch.schema.names, batch.columns, strict=True):
+        if name.startswith("__index_level_"):  # a pandas index written as a column
+            continue
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if pa.types.is_nested(col.type):
+            raise BadInput(f"column {name!r} holds nested values ({col.type}); only flat tables are supported")
+        arrays.append(col)
+        names.append(name)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _excel(path: Path, filename: str) -> pa.Table:
+    if read_head(path, 8).startswith(OLE2) and filename.lower().endswith(".xlsx") and _encrypted(path):
+        raise BadInput(_PASSWORD)
+    try:
+        workbook = calamine.CalamineWorkbook.from_path(str(path))
+        rows = workbook.get_sheet_by_index(0).to_python(skip_empty_area=True)
+    except calamine.PasswordError:
+        raise BadInput(_PASSWORD) from None
+    except Exception as exc:  # noqa: BLE001 - calamine raises many error types for damaged files
+        raise BadInput(f"{filename!r} is not a readable Excel workbook (corrupt or not a workbook): {exc}") from None
+    rows = [r for r in rows if any(v != "" for v in r)]
+    if not rows:
+        raise BadInput("the first sheet of the workbook is empty")
+    header, body = rows[0], rows[1:]
+    columns = [_excel_column([r[i] if i < len(r) else "" for r in body]) for i in range(len(header))]
+    return pa.table(columns, names=[_cell_text(v).strip() for v in header])
+
+
+def _encrypted(path: Path) -> bool:
+    # Encrypted OOXML is an OLE2 file with an "EncryptedPackage" stream (its name is stored as UTF-16LE).
+    with open(path, "rb") as f:
+        return "EncryptedPackage".encode("utf-16-le") in f.read(1 << 20)
+
+
+def _excel_column(values: list[Any]) -> pa.Array:
+    """Calamine gives Python values per cell; keep one Arrow type per column, text when types are mixed."""
+    cells = [None if v == "" or (isinstance(v, str) and v.strip() in _NULLS) else v for v in values]
+    kinds = {type(v) for v in cells if v is not None}
+    if kinds <= {bool}:
+        return pa.array(cells, type=pa.bool_() if kinds else pa.null())
+    if kinds <= {int, float}:
+        if all(v is None or float(v).is_integer() for v in cells):
+            return pa.array([None if v is None else int(v) for v in cells], type=pa.int64())
+        return pa.array(cells, type=pa.float64())
+    if kinds <= {datetime, date}:
+        return pa.array([v if v is None or isinstance(v, datetime) else datetime(v.year, v.month, v.day)
+                         for v in cells], type=pa.timestamp("us"))
+    return pa.array([None if v is None else _cell_text(v) for v in cells], type=pa.string())
+
+
+def _cell_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, timedelta):
+        return str(value)
+    if isinstance(value, time | datetime | date):
+        return value.isoformat()
+    return str(value)

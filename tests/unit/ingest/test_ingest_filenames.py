@@ -1,0 +1,31 @@
+"""Client filenames: display metadata, never a path."""
+from __future__ import annotations
+
+import pytest
+
+from automl.ingest.detect import SUFFIXES
+from automl.ingest.upload import check_suffix, clean_filename
+from automl.services.errors import BadInput, UnsupportedMedia
+
+BAD_NAMES = ["../../etc/passwd", "..\\win.csv", "a/b.csv", "a\x00.csv", "tab\there.csv", "..", " "]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_paths_and_control_characters_are_refused(name: str) -> None:
+    with pytest.raises(BadInput):
+        clean_filename(name)
+
+
+@pytest.mark.parametrize("name", ["data.csv", "São Paulo 2024.xlsx", "x<b>ss<i>.csv", "a'b\".tsv"])
+def test_plain_names_are_kept_verbatim(name: str) -> None:
+    assert clean_filename(name) == name
+
+
+def test_suffixes() -> None:
+    check_suffix("A.CSV", SUFFIXES)
+    with pytest.raises(UnsupportedMedia, match="'.exe'"):
+        check_suffix("doc.exe", SUFFIXES)
+    with pytest.raises(UnsupportedMedia, match="no extension"):
+        check_suffix("passwd", SUFFIXES)
+    with pytest.raises(BadInput, match="255"):
+        clean_filename("x" * 300 + ".csv")
