@@ -146,3 +146,28 @@ def test_assets_are_served_locally(client: TestClient) -> None:
                   "/static/vendor/htmx.min.js", "/static/js/app.js"):
         assert asset in html and client.get(asset).status_code == 200
     assert "http://" not in html.replace(str(client.base_url), "") and "https://" not in html
+
+
+CONTRACT_TESTIDS = (
+    "upload-input", "upload-submit", "dataset-profile", "target-select", "time-budget-input", "start-experiment",
+    "experiment-status", "leaderboard", "leaderboard-row", "deploy-button", "predict-form", "predict-submit",
+    "prediction-result", "batch-input", "batch-submit", "batch-download",
+)
+
+
+def test_every_contract_testid_is_in_a_template() -> None:
+    from automl.web.templating import TEMPLATES_DIR
+
+    text = "".join(p.read_text() for p in TEMPLATES_DIR.rglob("*.html"))
+    assert [t for t in CONTRACT_TESTIDS if f'data-testid="{t}"' not in text] == []
+
+
+def test_every_page_route_is_documented() -> None:
+    import re
+    from pathlib import Path
+
+    from automl.web.pages import router
+
+    doc = (Path(__file__).parents[2] / "docs" / "ui.md").read_text()
+    paths = {re.sub(r"\{\w+\}", "{id}", r.path) for r in router.routes}
+    assert sorted(p for p in paths if f"`{p}" not in doc) == []
