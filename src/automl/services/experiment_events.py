@@ -22,8 +22,12 @@ def _snapshot(db: Database, exp_id: int) -> dict[str, Any] | None:
         return None if exp is None else svc.public(session, exp)
 
 
+def _default(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 def _event(name: str, data: Any) -> str:
-    return f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n"
+    return f"event: {name}\ndata: {json.dumps(data, default=_default)}\n\n"
 
 
 async def event_stream(
