@@ -56,6 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
         log.close()
+        print("--- serve.log (tail) ---\n" + (tmp / "serve.log").read_text(errors="replace")[-3000:])
 
 
 @pytest.fixture

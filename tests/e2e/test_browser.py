@@ -95,6 +95,9 @@ def test_upload_to_batch_download(browser_page, server: str, tmp_path: Path) -> 
     assert set(scored["prediction"]) <= {"Yes", "No"}
     shot(page, "5-model-batch")
 
+    artifact = page.request.get(server + tid(page, "artifact-download").get_attribute("href"))
+    assert artifact.status == 200 and len(artifact.body()) > 1000
+
     tid(page, "key-create").locator("xpath=..").locator("input[name='name']").fill("e2e-key")
     tid(page, "key-create").click()
     tid(page, "key-secret").wait_for(timeout=10_000)
@@ -150,6 +153,10 @@ def test_hostile_names_render_inert(browser_page, server: str, tmp_path: Path) -
     page.wait_for_timeout(300)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     shot(page, "9-phone-hostile-dataset")
+    page.once("dialog", lambda dialog: dialog.accept())
+    tid(page, "delete-dataset").click()
+    page.wait_for_url(server + "/", timeout=10_000)
+    assert "x<b>ss<i>.csv" not in page.locator("#datasets").inner_text()
     watch.assert_clean()
 
 
@@ -184,7 +191,9 @@ def test_cancel_a_running_experiment(browser_page, server: str, tmp_path: Path) 
     tid(page, "target-select").select_option(value=TARGET)
     tid(page, "time-budget-input").fill("300")
     tid(page, "start-experiment").click()
-    tid(page, "cancel-experiment").wait_for(timeout=30_000)
+    tid(page, "experiment-status").wait_for(timeout=30_000)
+    shot(page, "10-experiment-started")
+    tid(page, "cancel-experiment").wait_for(timeout=60_000)
     page.wait_for_function(
         "() => /running/.test(document.querySelector(\"[data-testid='experiment-status']\").innerText)",
         timeout=60_000)
@@ -193,5 +202,5 @@ def test_cancel_a_running_experiment(browser_page, server: str, tmp_path: Path) 
         "() => /cancelled/.test(document.querySelector(\"[data-testid='experiment-status']\").innerText)",
         timeout=30_000)
     assert tid(page, "cancel-experiment").count() == 0
-    shot(page, "10-experiment-cancelled")
+    shot(page, "11-experiment-cancelled")
     watch.assert_clean()

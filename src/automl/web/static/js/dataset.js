@@ -119,6 +119,19 @@
       App.el("thead", {}, head), App.el("tbody", {}, body)));
   }
 
+  const remove = document.getElementById("delete-dataset");
+  remove.addEventListener("click", async () => {
+    if (!window.confirm("Delete this dataset and its files? Its experiments must be deleted or finished first.")) return;
+    App.busy(remove, true, "Deleting…");
+    try {
+      await App.api("DELETE", remove.dataset.url);
+      window.location.assign("/");
+    } catch (err) {
+      App.showMessage(document.getElementById("dataset-error"), err.message);
+      App.busy(remove, false);
+    }
+  });
+
   loadPreview();
   const profile = App.readJson("profile-data");
   if (profile && typeof Charts !== "undefined") {
