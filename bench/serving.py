@@ -148,12 +148,26 @@ def latency(port: int, model_id: int, model: Any, row: dict[str, Any], n: int) -
         c.request("POST", path, body)
         c.request("GET", "/healthz")
     floor = time_calls(lambda: c.request("GET", "/healthz"), n)
+    before = server_predict_seconds(c, model_id)
     lat = time_calls(lambda: c.request("POST", path, body), n)
+    after = server_predict_seconds(c, model_id)
     frame = pd.DataFrame([row])
     inproc = time_calls(lambda: model.predict(frame), n)
     return {"healthz_p50_ms": percentile(floor, 0.5), "inprocess_predict_p50_ms": percentile(inproc, 0.5),
             "predict_p50_ms": percentile(lat, 0.5), "predict_p99_ms": percentile(lat, 0.99),
-            "overhead_p50_ms": percentile(lat, 0.5) - percentile(floor, 0.5) - percentile(inproc, 0.5)}
+            "overhead_p50_ms": percentile(lat, 0.5) - percentile(floor, 0.5) - percentile(inproc, 0.5),
+            "server_validate_and_predict_mean_ms": (after[0] - before[0]) / max(after[1] - before[1], 1) * 1000}
+
+
+def server_predict_seconds(c: Client, model_id: int) -> tuple[float, float]:
+    """(sum, count) of the server's own validation + predict time, from /metrics."""
+    text = c.request("GET", "/metrics")[1].decode()
+    values = {}
+    for line in text.splitlines():
+        for name in ("sum", "count"):
+            if line.startswith(f'automl_predict_duration_seconds_{name}{{model_id="{model_id}"}}'):
+                values[name] = float(line.rsplit(" ", 1)[1])
+    return values.get("sum", 0.0), values.get("count", 0.0)
 
 
 def concurrency(port: int, model_id: int, row: dict[str, Any], seconds: float, clients: int = 16) -> dict[str, Any]:

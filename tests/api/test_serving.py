@@ -211,3 +211,18 @@ def test_model_list_and_detail(client, model_id):
     assert listed["total"] == 1 and listed["items"][0]["id"] == model_id
     assert client.get("/api/models?deployed=false").json()["total"] == 0
     assert client.get("/api/models/777").status_code == 404
+
+
+def test_deployed_models_are_preloaded_after_a_restart(settings, classifier):
+    from automl.db.migrate import upgrade
+    from automl.main import create_app
+
+    settings.ensure_dirs()
+    upgrade(settings.db_url)
+    mid = add_model(settings, classifier, deployed_api=True)
+    other = add_model(settings, classifier)
+    with TestClient(create_app(settings)) as c:
+        deadline = time.time() + 10
+        while mid not in c.app.state.serving.cache and time.time() < deadline:
+            time.sleep(0.05)
+        assert mid in c.app.state.serving.cache and other not in c.app.state.serving.cache

@@ -77,12 +77,30 @@ class ServingRuntime:
         self.flush()
 
     def _run(self) -> None:
+        self.preload()
         while not self._stop.wait(self.flush_every_s):
             try:
                 self.flush()
                 self.refresh()
             except Exception:  # noqa: BLE001 - keep flushing after a transient database error
                 log.exception("serving flush failed")
+
+    def preload(self) -> None:
+        """After a restart, load the models deployed for the API (newest deploys first) within the budget."""
+        try:
+            with self.db.session() as s:
+                ids = list(s.scalars(select(TrainedModel.id).where(TrainedModel.deployed_api.is_(True))
+                                     .order_by(TrainedModel.deployed_at.desc())))
+        except Exception:  # noqa: BLE001 - a preload is an optimisation; requests load lazily anyway
+            log.exception("model preload failed")
+            return
+        for model_id in ids:
+            if self._stop.is_set() or self.cache.total_bytes >= self.cache.max_bytes:
+                return
+            try:
+                self.model(model_id)
+            except Exception:  # noqa: BLE001 - e.g. undeployed meanwhile, or a bad artifact: logged, skipped
+                log.warning("could not preload model", extra={"model_id": model_id}, exc_info=True)
 
     def flush(self) -> None:
         """Add the counted predictions to `n_predictions` and record keys' last use."""
