@@ -60,7 +60,7 @@ def claim(db: Database, worker_id: str, *, lease_s: float, kinds: list[str], sto
         if job_id is None:
             return None
         now = utcnow()
-        won = s.execute(
+        won = s.execute(  # type: ignore[attr-defined]
             update(Job)
             .where(Job.id == job_id, Job.status == "queued")
             .values(status="running", worker_id=worker_id, attempts=Job.attempts + 1, started_at=now,

@@ -148,16 +148,16 @@ class Worker:
             del self.running[job_id]
 
     def _record(self, run: _Running, outcome: tuple[str, str | None] | None) -> None:
-        job, kw = run.job, {"storage": self.storage}
+        job, storage = run.job, self.storage
         if run.reason == "cancelled" or (outcome is not None and outcome[0] == "cancelled"):
-            queue.finish(self.db, job, self.id, "cancelled", **kw)
+            queue.finish(self.db, job, self.id, "cancelled", storage=storage)
         elif outcome is not None and outcome[0] in ("completed", "failed"):
-            queue.finish(self.db, job, self.id, outcome[0], error=outcome[1], **kw)
+            queue.finish(self.db, job, self.id, outcome[0], error=outcome[1], storage=storage)
         elif outcome is not None and outcome[0] == "lost" or run.reason == "lost":
             pass
         else:
-            code = run.process.exitcode
-            queue.retry_or_fail(self.db, job, self.id, reason=f"the job process died (exit code {code})", **kw)
+            reason = f"the job process died (exit code {run.process.exitcode})"
+            queue.retry_or_fail(self.db, job, self.id, reason=reason, storage=storage)
         log.info("job ended", extra={"job_id": job.id, "outcome": outcome and outcome[0], "reason": run.reason})
         run.alive.close()
         run.result.close()

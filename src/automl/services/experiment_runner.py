@@ -125,13 +125,13 @@ def _start_clean(ctx: JobContext, exp_id: int) -> dict[str, Any]:
 
 
 def _progress_writer(ctx: JobContext, exp_id: int) -> Any:
-    last = [0.0, ""]
+    last_at, last_stage = [0.0], [""]
 
     def report(stage: str, fraction: float, message: str = "") -> None:
         now = time.monotonic()
-        if now - float(last[0]) < PROGRESS_EVERY_S and stage == last[1] and fraction < 1.0:
+        if now - last_at[0] < PROGRESS_EVERY_S and stage == last_stage[0] and fraction < 1.0:
             return
-        last[0], last[1] = now, stage
+        last_at[0], last_stage[0] = now, stage
         with ctx.db.session() as s:
             exp = s.get(Experiment, exp_id)
             if exp is not None and ctx.owns_job(s):
