@@ -17,7 +17,7 @@ from automl.ingest.upload import receive_upload
 from automl.schemas.models import BatchPublic, BatchQueued, PredictRequest, PredictResponse
 from automl.services import predictions
 from automl.services.apikeys import secret_from_headers
-from automl.services.errors import Unprocessable
+from automl.services.errors import DomainError, Unprocessable
 from automl.services.serving import ServingRuntime
 from automl.serving.batch import SUFFIXES
 from automl.storage import new_key
@@ -59,8 +59,13 @@ async def submit_batch(
 ) -> dict[str, object]:
     """Multipart field `file` (.csv .tsv .txt .parquet .xlsx .xls); scored by a worker, then downloadable."""
     runtime = _runtime(request)
-    await run_in_threadpool(runtime.keys.check, secret_from_headers(authorization, x_api_key))
-    await run_in_threadpool(predictions.check_batch_deployed, db, model_id)
+    try:
+        await run_in_threadpool(runtime.keys.check, secret_from_headers(authorization, x_api_key))
+        await run_in_threadpool(predictions.check_batch_deployed, db, model_id)
+    except DomainError:
+        async for _ in request.stream():  # read the upload out, so the client gets the answer, not a reset
+            pass
+        raise
     received = storage.upload(new_key())
     received.parent.mkdir(parents=True, exist_ok=True)
     upload = await receive_upload(request, received, max_bytes=settings.max_upload_mb << 20, suffixes=SUFFIXES)
