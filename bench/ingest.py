@@ -77,6 +77,12 @@ def server_pid(root_pid: int) -> int:
     raise RuntimeError("server process not found")
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def multipart(filename: str, content: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     buf = io.BytesIO()
@@ -123,9 +129,9 @@ def main() -> None:
     if args.csv is None:
         make_csv(path, args.rows)
     data = path.read_bytes()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     pacsv.read_csv(path)  # the baseline, as the acceptance check runs it: a fresh process, default options
-    t_arrow = time.perf_counter() - t0
+    t_arrow, c_arrow = time.perf_counter() - t0, time.process_time() - c0
     pa.set_memory_pool(pa.system_memory_pool())
     t0 = time.perf_counter()
     pacsv.read_csv(path)
@@ -136,10 +142,12 @@ def main() -> None:
     try:
         pid = server_pid(proc.pid)
         hwm_idle = vm_hwm_mb(pid)
-        times = []
+        times, cpu = [], []
         for _ in range(args.repeat):
+            c0 = cpu_s(pid)
             t_up, ds = upload(port, body, ctype)
             times.append(t_up)
+            cpu.append(cpu_s(pid) - c0)
         hwm = vm_hwm_mb(pid)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -151,6 +159,8 @@ def main() -> None:
         "upload_and_profile_s": [round(t, 3) for t in times],
         "ratio_vs_pyarrow": round(times[0] / t_arrow, 2),
         "ratio_vs_pyarrow_system_pool": round(times[0] / t_arrow_system, 2),
+        "pyarrow_read_cpu_s": round(c_arrow, 3), "server_cpu_s": [round(c, 3) for c in cpu],
+        "cpu_ratio": round(cpu[0] / c_arrow, 2),
         "server_peak_rss_mb": round(hwm, 1), "server_idle_peak_rss_mb": round(hwm_idle, 1),
         "peak_rss_over_file_size": round(hwm / size_mb, 2),
         "kinds": {c["name"]: c["kind"] for c in ds["columns"]},

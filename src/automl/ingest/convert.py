@@ -12,12 +12,13 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from automl.ingest.growing import UploadProgress
 from automl.ingest.normalize import Plan, Replan
 from automl.ingest.sources import Retype, Source
 from automl.services.errors import BadInput
 
 MAX_ATTEMPTS = 12
-ROW_GROUP_ROWS = 131072
+ROW_GROUP_ROWS = 65536
 
 
 class Sink(Protocol):
@@ -103,10 +104,13 @@ def _write_group(writer: pq.ParquetWriter | None, dest: Path, batches: list[pa.R
     return writer
 
 
-def convert(path: Path, filename: str, sink_factory: Callable[[], Sink]) -> tuple[Sink, int, int]:
+def convert(
+    path: Path, filename: str, sink_factory: Callable[[], Sink], *, progress: UploadProgress | None = None
+) -> tuple[Sink, int, int]:
     """Stream `path` through the normaliser into a new sink; (sink, rows, columns). Reads again, more
-    carefully, when a later batch contradicts what the first one suggested."""
-    source = Source.open(path, filename)
+    carefully, when a later batch contradicts what the first one suggested. With `progress`, `path` is an
+    upload still arriving and is read as it grows."""
+    source = Source.open(path, filename, progress)
     keep_text: set[str] = set()
     for _ in range(MAX_ATTEMPTS):
         sink = sink_factory()

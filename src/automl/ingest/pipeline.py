@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -11,6 +12,8 @@ from typing import Any
 import pyarrow as pa
 
 from automl.ingest.convert import ParquetSink, convert
+from automl.ingest.growing import UploadProgress
+from automl.ingest.memory import limit_arenas, release_memory
 from automl.ingest.profile import profile_parquet
 from automl.services.errors import BadInput, DomainError
 
@@ -26,27 +29,35 @@ class Ingested:
 
 
 @cache
-def use_system_allocator() -> None:
-    """Arrow's default jemalloc pool is markedly slower on the first large read in a process (page faults
-    on fresh arenas); the system allocator read a cold 150 MB CSV about twice as fast here and hands freed
-    memory back to the OS."""
+def tune_allocators() -> None:
+    """Process-wide, once. Arrow's default jemalloc pool is markedly slower on the first large read in a
+    process (page faults on fresh arenas): the system allocator read a cold 150 MB CSV about twice as fast
+    here and hands freed memory back to the OS. glibc arenas are capped at one per core (see memory.py)."""
     pa.set_memory_pool(pa.system_memory_pool())
+    limit_arenas(os.cpu_count() or 1)
 
 
 def source_format(filename: str) -> str:
     return Path(filename).suffix.lower().lstrip(".")
 
 
-def ingest_file(path: Path, filename: str, dest: Path) -> Ingested:
+def ingest_upload(path: Path, progress: UploadProgress, dest: Path) -> Ingested:
+    """`ingest_file` on an upload still arriving at `path` (run it in a thread while the upload is received).
+    Raises UploadAborted when the upload fails; the upload's own error is the one to report."""
+    return ingest_file(path, progress.wait_started(), dest, progress=progress)
+
+
+def ingest_file(path: Path, filename: str, dest: Path, *, progress: UploadProgress | None = None) -> Ingested:
     """Read `path` (named `filename` by the client), keep it as Parquet at `dest`, return its profile.
 
     Raises BadInput/UnsupportedMedia for anything unreadable; `dest` is removed on any failure.
     """
-    use_system_allocator()
+    tune_allocators()
     try:
         t0 = time.perf_counter()
-        _, n_rows, n_cols = convert(path, filename, lambda: ParquetSink(dest))
+        _, n_rows, n_cols = convert(path, filename, lambda: ParquetSink(dest), progress=progress)
         t1 = time.perf_counter()
+        release_memory()
         profile = profile_parquet(dest)
         log.info("ingested %d rows x %d cols: converted in %.2fs, profiled in %.2fs", n_rows, n_cols,
                  t1 - t0, time.perf_counter() - t1)

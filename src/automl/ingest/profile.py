@@ -57,7 +57,7 @@ def _profile(names: list[str], n_rows: int, column: Callable[[str], pa.ChunkedAr
             columns.append(profile)
             if codes is not None:  # fold each column's codes into a per-row hash, then let them go
                 row_hash *= _MIX
-                row_hash ^= codes.astype(np.uint64)
+                np.bitwise_xor(row_hash, codes, out=row_hash, dtype=np.uint64, casting="unsafe")  # no temporary
     duplicates = _duplicates(row_hash)
     return {"columns": columns, "warnings": dataset_warnings(columns, duplicates, n_rows)}
 

@@ -18,7 +18,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import python_calamine as calamine
 
-from automl.ingest.detect import OLE2, detect_format, read_head, sniff_text
+from automl.ingest.detect import HEAD_BYTES, OLE2, detect_format, read_head, sniff_text
+from automl.ingest.growing import GrowingFile, UploadProgress
 from automl.services.errors import BadInput
 
 # Markers read as missing, in every column (strings included), as users expect from spreadsheets and R/pandas.
@@ -48,14 +49,19 @@ class Source:
     column_types: dict[str, pa.DataType] = field(default_factory=dict)
     quoted_newlines: bool = False
     names: list[str] = field(default_factory=list)
+    progress: UploadProgress | None = None  # set while the file is still arriving
 
     @classmethod
-    def open(cls, path: Path, filename: str) -> Source:
-        return cls(path, filename, detect_format(path, filename))
+    def open(cls, path: Path, filename: str, progress: UploadProgress | None = None) -> Source:
+        if progress is not None:
+            progress.wait_for(HEAD_BYTES)
+        return cls(path, filename, detect_format(path, filename), progress=progress)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         if self.format == "csv":
             return self._csv()
+        if self.progress is not None:  # workbooks and Parquet are read whole, from their end
+            self.progress.wait_complete()
         if self.format == "parquet":
             return _parquet(self.path, self.filename)
         return iter(_excel(self.path, self.filename).to_batches(max_chunksize=BATCH_ROWS))
@@ -71,12 +77,16 @@ class Source:
                                                     column_types=self.column_types),
         }
         self.names = []
+        stream = GrowingFile(self.path, self.progress) if self.progress is not None else None
         try:
-            reader = pacsv.open_csv(self.path, **options)
+            reader = pacsv.open_csv(stream or self.path, **options)
             self.names = reader.schema.names
             yield from reader
         except pa.ArrowInvalid as exc:
             raise self._csv_problem(exc) from None
+        finally:
+            if stream is not None:
+                stream.close()
 
     def _csv_problem(self, exc: pa.ArrowInvalid) -> Exception:
         msg = str(exc)

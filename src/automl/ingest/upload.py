@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import IO
 
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
+from automl.ingest.growing import UploadProgress
 from automl.services.errors import BadInput, DomainError, TooLarge, UnsupportedMedia
 from automl.storage import Storage
 
@@ -62,8 +63,10 @@ def check_suffix(filename: str, suffixes: tuple[str, ...]) -> None:
 class _PartWriter:
     """python-multipart callbacks: pick the first part named `field` that carries a filename, write it out."""
 
-    def __init__(self, dest: Path, *, max_bytes: int, field: str, suffixes: tuple[str, ...] | None) -> None:
+    def __init__(self, dest: Path, *, max_bytes: int, field: str, suffixes: tuple[str, ...] | None,
+                 progress: UploadProgress | None) -> None:
         self.dest, self.max_bytes, self.field, self.suffixes = dest, max_bytes, field.encode(), suffixes
+        self.progress = progress
         self.filename: str | None = None
         self.size = 0
         self.error: DomainError | None = None
@@ -104,6 +107,8 @@ class _PartWriter:
             return
         self.file = open(self.dest, "wb")  # noqa: SIM115 - closed in _part_end or by receive_upload
         self.writing = True
+        if self.progress is not None:
+            self.progress.started(self.filename)
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         if not self.writing:
@@ -117,6 +122,9 @@ class _PartWriter:
         self.hash.update(chunk)
         assert self.file is not None
         self.file.write(chunk)
+        if self.progress is not None:  # flushed first: the reader must find every byte it is told about
+            self.file.flush()
+            self.progress.grew(self.size)
 
     def _part_end(self) -> None:
         if self.writing:
@@ -146,10 +154,25 @@ async def receive_upload(
     max_bytes: int,
     field: str = "file",
     suffixes: tuple[str, ...] | None = None,
+    progress: UploadProgress | None = None,
 ) -> UploadedFile:
     """Write the multipart part `field` to `dest` as it arrives; on any error `dest` is gone and a DomainError
-    (400 malformed or missing, 413 too large, 415 wrong type or extension not in `suffixes`) is raised."""
-    writer = _PartWriter(dest, max_bytes=max_bytes, field=field, suffixes=suffixes)
+    (400 malformed or missing, 413 too large, 415 wrong type or extension not in `suffixes`) is raised.
+
+    With `progress`, a thread can read `dest` while it grows (see automl.ingest.growing)."""
+    writer = _PartWriter(dest, max_bytes=max_bytes, field=field, suffixes=suffixes, progress=progress)
+    ok = False
+    try:
+        await _feed(request, writer)
+        ok = True
+    finally:
+        if progress is not None:
+            progress.end(ok=ok)
+    assert writer.filename is not None
+    return UploadedFile(writer.filename, writer.size, dest, writer.hash.hexdigest())
+
+
+async def _feed(request: Request, writer: _PartWriter) -> None:
     parser = MultipartParser(_boundary(request), writer.callbacks())
     try:
         async for chunk in request.stream():
@@ -161,12 +184,11 @@ async def receive_upload(
         if writer.error is not None:
             raise writer.error from None
         raise BadInput(f"malformed multipart body: {exc}") from None
-    except (ClientDisconnect, Exception):
+    except BaseException:
         writer.close(remove=True)
         raise
     if writer.writing or writer.error is not None:  # a part cut short, or refused while draining
         writer.close(remove=True)
         raise writer.error or BadInput("the upload ended before the file was complete")
     if writer.filename is None:
-        raise BadInput(f"no file found in the multipart field {field!r}")
-    return UploadedFile(writer.filename, writer.size, dest, writer.hash.hexdigest())
+        raise BadInput(f"no file found in the multipart field {writer.field.decode()!r}")

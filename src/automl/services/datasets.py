@@ -1,6 +1,7 @@
 """Dataset use cases: upload (stream, parse once, keep Parquet, profile), list, detail, preview, delete."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -17,8 +18,9 @@ from automl.config import Settings
 from automl.db import Database
 from automl.db.models import BatchPrediction, Dataset, Experiment
 from automl.ingest import SUFFIXES
+from automl.ingest.growing import UploadProgress
 from automl.ingest.jsonable import jsonable
-from automl.ingest.pipeline import ingest_file
+from automl.ingest.pipeline import ingest_upload
 from automl.ingest.upload import receive_upload
 from automl.services.errors import Conflict, NotFound
 from automl.storage import Storage, new_key
@@ -35,11 +37,19 @@ async def upload_dataset(request: Request, *, db: Database, storage: Storage, se
     """
     key = new_key()
     raw, parquet = storage.upload(key), storage.dataset(key)
+    progress = UploadProgress()
+    # Parsing starts on a worker thread while the body is still arriving, so the two overlap.
+    ingesting = asyncio.ensure_future(run_in_threadpool(ingest_upload, raw, progress, parquet))
     try:
         t0 = time.perf_counter()
-        upload = await receive_upload(request, raw, max_bytes=settings.max_upload_mb * 2**20, suffixes=SUFFIXES)
+        try:
+            upload = await receive_upload(request, raw, max_bytes=settings.max_upload_mb * 2**20,
+                                          suffixes=SUFFIXES, progress=progress)
+        except BaseException:
+            await asyncio.gather(ingesting, return_exceptions=True)  # let the reader stop before cleaning up
+            raise
         log.info("received %s (%d bytes) in %.2fs", upload.filename, upload.size, time.perf_counter() - t0)
-        ingested = await run_in_threadpool(ingest_file, raw, upload.filename, parquet)
+        ingested = await ingesting
         with db.session() as session:
             dataset = Dataset(
                 name=upload.filename, storage_key=key, source_format=ingested.source_format,
@@ -48,8 +58,8 @@ async def upload_dataset(request: Request, *, db: Database, storage: Storage, se
             )
             session.add(dataset)
             session.flush()
-        log.info("dataset %s uploaded: %s, %d rows x %d cols", dataset.id, upload.filename,
-                 ingested.n_rows, ingested.n_cols)
+        log.info("dataset %s uploaded: %s, %d rows x %d cols in %.2fs", dataset.id, upload.filename,
+                 ingested.n_rows, ingested.n_cols, time.perf_counter() - t0)
         return dataset
     except BaseException:
         Storage.remove(parquet)
