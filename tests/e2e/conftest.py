@@ -59,8 +59,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         print("--- serve.log (tail) ---\n" + (tmp / "serve.log").read_text(errors="replace")[-3000:])
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed  # the page fixture screenshots a failure before closing the browser
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def browser_page(server: str) -> Iterator[tuple[object, Watch]]:
+def browser_page(server: str, request: pytest.FixtureRequest) -> Iterator[tuple[object, Watch]]:
     if not CHROMIUM.exists():
         pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
@@ -76,5 +87,8 @@ def browser_page(server: str) -> Iterator[tuple[object, Watch]]:
         page.on("request", lambda r: None if LOCAL.match(r.url) else watch.outside.append(r.url))
         try:
             yield page, watch
+            if request.node.stash.get(FAILED, False):
+                page.screenshot(path=str(SHOTS / f"failure-{request.node.name}.png"), full_page=True)
+                print("failed at", page.url, "console:", watch.console[:5])
         finally:
             browser.close()

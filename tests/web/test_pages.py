@@ -58,7 +58,9 @@ def test_dataset_page_profile_and_experiment_form(client: TestClient, db) -> Non
     options = [a["value"] for t, a in el.tags if t == "option" and "data-hint" in a]
     assert options == ["x0", "city", "label"]
     assert el.testid("time-budget-input")[0][1]["type"] == "number"
-    assert el.testid("start-experiment")[0][1]["type"] == "submit"
+    (_, start), = el.testid("start-experiment")
+    assert start["type"] == "submit"
+    assert "disabled" in start and "data-needs-js" in start  # enabled by dataset.js once its handler is bound
     assert 'value="label" data-hint="binary"' in html  # the last usable column is preselected
     assert f"/api/datasets/{ds}/preview" in html
 
@@ -102,6 +104,7 @@ def test_experiment_page_leaderboard_and_live_fragment(client: TestClient, db) -
     html, el = page(client, f"/experiments/{exp}/live")
     live = next(a for t, a in el.tags if a.get("id") == "experiment-live")
     assert "every" not in live["hx-trigger"]  # polling stops once the run is over
+    assert all("disabled" not in a for _, a in el.testid("deploy-button"))  # htmx fetched it: the script runs
     assert ">completed<" in html
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from automl.api.deps import SessionDep, SettingsDep
 from automl.db.models import Dataset, Experiment, TrainedModel
@@ -54,7 +55,7 @@ def dataset_page(request: Request, dataset_id: int, session: SessionDep) -> HTML
     )
 
 
-def _experiment_context(session: SessionDep, experiment: Experiment) -> dict[str, Any]:
+def _experiment_context(session: Session, experiment: Experiment) -> dict[str, Any]:
     return {"experiment": experiment, "models": queries.leaderboard(session, experiment)}
 
 
@@ -63,7 +64,7 @@ def experiment_page(request: Request, experiment_id: int, session: SessionDep) -
     experiment = session.get(Experiment, experiment_id)
     if experiment is None:
         return not_found(request, "experiment", experiment_id)
-    return render(request, "experiment.html", **_experiment_context(session, experiment))
+    return render(request, "experiment.html", initial=True, **_experiment_context(session, experiment))
 
 
 @router.get("/experiments/{experiment_id}/live", response_class=HTMLResponse)

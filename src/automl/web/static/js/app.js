@@ -119,5 +119,11 @@ const App = (() => {
     setTimeout(() => { button.textContent = "Copy"; }, 2000);
   });
 
-  return {el, api, errorText, showMessage, hide, fmt, readJson, refresh, busy};
+  // Buttons that only work through a script are rendered disabled (data-needs-js) and enabled here, once the
+  // page's script has bound its handlers: a quick click can never fall through to a plain form submission.
+  function ready(root = document) {
+    for (const node of root.querySelectorAll("[data-needs-js]")) node.disabled = false;
+  }
+
+  return {el, api, errorText, showMessage, hide, fmt, readJson, refresh, busy, ready};
 })();

@@ -32,9 +32,16 @@ const Charts = (() => {
     return {text: label(text), font: {size: 13}, x: 0, xanchor: "left", xref: "paper"};
   }
 
+  // Plotly is the page's last deferred script, so forms work before its 4 MB are parsed; plots wait for it
+  function whenPlotly(fn) {
+    if (window.Plotly || document.readyState !== "loading") fn();
+    else document.addEventListener("DOMContentLoaded", fn, {once: true});
+  }
+
   function plot(node, traces, extra) {
-    if (!window.Plotly || !node) return;
-    window.Plotly.newPlot(node, traces, layout(extra), CONFIG);
+    whenPlotly(() => {
+      if (window.Plotly && node) window.Plotly.newPlot(node, traces, layout(extra), CONFIG);
+    });
   }
 
   function card(container, heading, {cls = "chart", col = "col-md-6"} = {}) {

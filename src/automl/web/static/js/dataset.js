@@ -132,6 +132,7 @@
     }
   });
 
+  App.ready();
   loadPreview();
   const profile = App.readJson("profile-data");
   if (profile && typeof Charts !== "undefined") {

@@ -81,5 +81,6 @@
     if (button) act(button);
   });
   document.body.addEventListener("htmx:afterSettle", autoSelect);
+  App.ready();
   autoSelect();
 })();

@@ -148,6 +148,7 @@
     }
   });
 
+  App.ready();
   // --- diagnostics -------------------------------------------------------------------------------------
   const data = App.readJson("model-data");
   if (data && typeof Charts !== "undefined") Charts.modelPlots(document.getElementById("model-plots"), data);

@@ -83,4 +83,5 @@
     setProgress(0);
     xhr.send(data);
   });
+  App.ready();
 })();
