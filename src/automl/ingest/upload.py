@@ -10,10 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 from starlette.requests import Request
@@ -77,7 +76,7 @@ class _PartWriter:
         self._field = bytearray()
         self._value = bytearray()
 
-    def callbacks(self) -> dict[str, Callable[..., None]]:
+    def callbacks(self) -> Any:  # python-multipart's MultipartCallbacks TypedDict
         return {
             "on_part_begin": self._headers.clear,
             "on_header_field": lambda d, s, e: self._field.extend(d[s:e]),
