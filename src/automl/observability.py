@@ -7,7 +7,6 @@ number of series stays bounded; per-model figures are labelled by model id.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -78,7 +77,7 @@ class TimingMiddleware:
             HTTP_REQUESTS.labels(scope["method"], route, str(status[0])).inc()
 
 
-def _route_label(scope: dict[str, Any]) -> str:
+def _route_label(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     if path:

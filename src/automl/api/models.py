@@ -51,7 +51,7 @@ def deploy(
     body: Annotated[DeployRequest | None, Body()] = None,
 ) -> dict[str, object]:
     """Checks the artifact's sha256; deploying for the API also loads and warms the model."""
-    body = body or DeployRequest()
+    body = body or DeployRequest(api=None, batch=None)
     runtime = _runtime(request)
     model = models.deploy(session, storage, runtime.cache if runtime else None, model_id, api=body.api,
                           batch=body.batch)
@@ -62,7 +62,7 @@ def deploy(
 def undeploy(
     model_id: int, request: Request, session: SessionDep, body: Annotated[DeployRequest | None, Body()] = None
 ) -> dict[str, object]:
-    body = body or DeployRequest()
+    body = body or DeployRequest(api=None, batch=None)
     runtime = _runtime(request)
     model = models.undeploy(session, runtime.cache if runtime else None, model_id, api=body.api, batch=body.batch)
     return _public(request, session, model)

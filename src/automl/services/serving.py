@@ -74,7 +74,10 @@ class ServingRuntime:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.flush()
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - shutting down: report the lost counts, do not mask the exit
+            log.exception("final serving flush failed")
 
     def _run(self) -> None:
         self.preload()
