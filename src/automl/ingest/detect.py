@@ -83,14 +83,18 @@ def _decode_head(head: bytes) -> tuple[str, str]:
         return "utf-8", codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
         pass
-    best = from_bytes(head[:16384]).best()
+    # A handful of accented bytes fits many code pages; trust a non-Western guess only with enough evidence.
+    # Western text gets cp1252 (latin-1 plus typographic quotes and the euro sign).
+    best = from_bytes(head[:16384]).best() if sum(b > 127 for b in head[:16384]) >= 64 else None
     name = best.encoding if best is not None else "cp1252"
-    if name.startswith(_WESTERN):  # one-byte Western text: cp1252 is latin-1 plus the quotes and euro sign
+    if name.startswith(_WESTERN):
         name = "cp1252"
-    try:
-        return name, head.decode(name)
-    except UnicodeDecodeError:
-        return "latin-1", head.decode("latin-1")
+    for encoding in (name, "cp1252", "latin-1"):
+        try:
+            return encoding, head.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes any bytes")
 
 
 def _looks_binary(text: str) -> bool:

@@ -143,3 +143,16 @@ def test_trailing_delimiter_column_is_dropped(tmp_path: Path) -> None:
 def test_password_protected_workbook(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="password"):
         read_table(DATA / "password.xlsx", "password.xlsx")
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("a,b\n1,é€\n2,x\n", "cp1252"),  # a few accented bytes: Western, not a CJK code page
+        ("a;b\n1;é\n2;ü\n", "utf-16"),  # with its BOM
+        ("a,b\n" + "".join(f"{i},日本語テキスト\n" for i in range(30)), "shift_jis"),
+    ],
+)
+def test_other_encodings(tmp_path: Path, text: str, encoding: str) -> None:
+    table = read_table(write(tmp_path, "e.csv", text.encode(encoding)), "e.csv")
+    assert table["b"][0].as_py() == text.splitlines()[1].split(text[1])[1]
