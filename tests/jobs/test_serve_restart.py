@@ -1,18 +1,10 @@
 """`automl serve --workers 1` as a real process: stopping and restarting it while an experiment trains loses nothing."""
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from jobtools import wait_for
+from jobtools import free_port, get_json, serve, stop_group, wait_for
 from sqlalchemy import select
 from synth import add_dataset, classification_frame
 
@@ -20,8 +12,6 @@ from automl.db.models import Experiment, Job, TrainedModel
 from automl.schemas.experiments import ExperimentCreate
 from automl.services import experiments as svc
 from automl.storage import Storage
-
-AUTOML = str(Path(sys.executable).with_name("automl"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])])
@@ -32,54 +22,29 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(settings, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "AUTOML_DATA_DIR": str(settings.data_dir), "AUTOML_DATABASE_URL": settings.db_url,
-           "AUTOML_JOB_LEASE_S": str(settings.job_lease_s)}
-    return subprocess.Popen([AUTOML, "serve", "--port", str(port), "--workers", "1"], env=env,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _get(port: int, path: str) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-        return json.loads(r.read())
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> float:
-    t0 = time.monotonic()
-    os.killpg(proc.pid, signal.SIGTERM)  # what the acceptance harness does to the whole group
-    proc.wait(10)
-    return time.monotonic() - t0
-
-
 def test_restarting_serve_while_training_loses_nothing(job_settings, job_db, tmp_path: Path) -> None:
     storage = Storage(job_settings.data_dir)
     ds_id = add_dataset(job_db, storage, classification_frame(300))
     with job_db.session() as s:
         body = ExperimentCreate(dataset_id=ds_id, target_column="label", time_budget_s=10)
         exp_id = svc.create_experiment(s, storage, body).id
-    port = _free_port()
-    first = _serve(job_settings, port, tmp_path / "serve.log")
+    port = free_port()
+    first = serve(job_settings, port, tmp_path / "serve.log")
     try:
         assert wait_for(lambda: _status(job_db, exp_id) == "running", 120, step=0.25)
-        assert _get(port, f"/api/experiments/{exp_id}")["status"] == "running"
+        assert get_json(port, f"/api/experiments/{exp_id}")["status"] == "running"
     finally:
-        took = _stop(first)
+        took = stop_group(first)
     assert took < 10
     with job_db.session() as s:
         job = s.scalars(select(Job)).one()
         assert (job.status, job.attempts) == ("queued", 0)  # handed back, not counted as a failed attempt
-    second = _serve(job_settings, port, tmp_path / "serve.log")
+    second = serve(job_settings, port, tmp_path / "serve.log")
     try:
         assert wait_for(lambda: _status(job_db, exp_id) in ("completed", "failed"), 120, step=0.25)
-        exp = _get(port, f"/api/experiments/{exp_id}")
+        exp = get_json(port, f"/api/experiments/{exp_id}")
     finally:
-        _stop(second)
+        stop_group(second)
     assert (exp["status"], exp["attempts"]) == ("completed", 1)
     ids = [row["model_id"] for row in exp["leaderboard"]]
     assert ids and len(ids) == len(set(ids))

@@ -30,6 +30,7 @@ from automl.storage import Storage
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 0.5  # throttle progress writes to ~2 per second
+CHILD_NICENESS = 10  # training yields the CPU to the API and to the workers' lease renewals
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def _progress_writer(db: Database, job_id: int) -> Any:
 def run_child(spec: ChildSpec, alive: Connection, result: Connection, stop: Event) -> None:
     """multiprocessing target: run the handler, send one (status, error) tuple back on `result`."""
     os.setpgid(0, 0)
+    os.nice(CHILD_NICENESS)
     threading.Thread(target=_die_with_worker, args=(alive,), daemon=True, name="watchdog").start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(spec.settings.log_level, spec.settings.log_json)
