@@ -63,12 +63,9 @@ class ParquetSink:
             raise self._error
 
     def abort(self) -> None:
-        self.close_quietly()
-        self.dest.unlink(missing_ok=True)
-
-    def close_quietly(self) -> None:
         self._queue.put(None)
         self._thread.join()
+        self.dest.unlink(missing_ok=True)
 
     def _run(self) -> None:
         writer: pq.ParquetWriter | None = None
