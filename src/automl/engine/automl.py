@@ -15,7 +15,7 @@ from automl.engine.candidates import TaskContext
 from automl.engine.dataprep import IMBALANCE_SHARE, PreparedData, prepare
 from automl.engine.ensemble import ensemble_selection
 from automl.engine.errors import EngineError
-from automl.engine.evaluate import Holdout, importance, model_result
+from automl.engine.evaluate import TIMING_ROWS, Holdout, importance, model_result
 from automl.engine.model import FittedModel
 from automl.engine.preprocess import ColumnPlan
 from automl.engine.results import FitResult, ModelResult
@@ -26,15 +26,16 @@ log = logging.getLogger(__name__)
 ENSEMBLE_SIZE = 10  # best candidates offered to ensemble selection
 
 
-@dataclass(frozen=True)
+@dataclass
 class Budget:
     start: float
     total: float
+    ensemble_predict_s: float = 0.0  # measured: what predicting with the likely ensemble members costs
 
     @property
     def end_reserve(self) -> float:
-        """Ensemble, its holdout metrics and importance; kept out of the search."""
-        return min(0.3 * self.total, 1.0 + 0.1 * self.total)
+        """Ensemble selection, its timing and importance; kept out of the search."""
+        return min(0.3 * self.total, 1.0 + 0.1 * self.total + 3 * self.ensemble_predict_s)
 
     @property
     def search_deadline(self) -> float:
@@ -93,7 +94,7 @@ class AutoML:
         search = Search(
             ctx=ctx, plan=ColumnPlan.from_kinds(X, data.kinds), X=X, y=y,
             folds=cv_folds(y, problem_type=data.problem_type, n_folds=n_folds, seed=self.seed), metric=data.metric,
-            deadline=budget.search_deadline, on_finished=run.add, should_stop=self.should_stop,
+            deadline=lambda: budget.search_deadline, on_finished=run.add, should_stop=self.should_stop,
         )
         self._progress("searching", budget.elapsed() / budget.total, f"{n_folds}-fold CV on {len(y)} rows")
         finished = search.run()
@@ -138,6 +139,7 @@ class _Run:
         self.results: list[ModelResult] = []
         self.holdout_preds: dict[str, np.ndarray] = {}
         self.best_cv: float | None = None
+        self.predict_s: dict[str, float] = {}  # seconds to predict the timing batch, per model
 
     def _model(self, algorithm: str, members: list[tuple[Any, float]]) -> FittedModel:
         return FittedModel(
@@ -147,6 +149,10 @@ class _Run:
 
     def _publish(self, result: ModelResult) -> None:
         self.results.append(result)
+        self.predict_s[result.key] = result.predict_ms_per_row * TIMING_ROWS / 1000
+        loss = self.data.metric.loss
+        top = sorted(self.results, key=lambda r: loss(r.cv_score))[:5]
+        self.budget.ensemble_predict_s = sum(self.predict_s[r.key] for r in top if not r.is_ensemble)
         if self.automl.on_model is not None:
             self.automl.on_model(result)
         self.automl._progress(

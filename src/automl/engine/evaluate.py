@@ -14,8 +14,8 @@ from automl.engine.model import FittedModel
 from automl.engine.results import ModelResult
 from automl.engine.task import Metric, holdout_metrics
 
-TIMING_ROWS = 1000
-MIN_REQUIRED_ROWS = 100
+TIMING_ROWS = 500
+MIN_REQUIRED_ROWS = 50
 
 
 def jsonable(params: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def importance(
     model: FittedModel, holdout: Holdout, *, seconds: float, ms_per_row: float, required: bool = False
 ) -> list[dict[str, Any]]:
     """Bounded by `seconds`; a `required` one (rank 1, ensemble) still runs on a small sample when short."""
-    n_repeats = 3 if seconds > 2 else 2
+    n_repeats = 3 if seconds > 3 else (2 if seconds > 1 else 1)
     rows = importance_rows(ms_per_row, holdout.X.shape[1], seconds=seconds, n_repeats=n_repeats)
     rows = max(rows, MIN_REQUIRED_ROWS) if required else rows
     if rows < MIN_REQUIRED_ROWS:

@@ -23,8 +23,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # (family, index into its portfolio), best value per second first (AutoGluon zero-shot style)
 PORTFOLIO: tuple[tuple[str, int], ...] = (
-    ("lightgbm", 0), ("ridge", 0), ("catboost", 0), ("extra_trees", 0), ("lightgbm", 1), ("xgboost", 0),
-    ("random_forest", 0), ("linear", 0), ("hist_gradient_boosting", 0), ("lightgbm", 2), ("gradient_boosting", 0),
+    ("lightgbm", 0), ("ridge", 0), ("linear", 0), ("extra_trees", 0), ("catboost", 0), ("xgboost", 0),
+    ("lightgbm", 1), ("random_forest", 0), ("hist_gradient_boosting", 0), ("lightgbm", 2), ("gradient_boosting", 0),
 )
 N_TUNED_FAMILIES = 2
 
@@ -50,7 +50,7 @@ class Search:
     y: np.ndarray
     folds: list[Fold]
     metric: Metric
-    deadline: float
+    deadline: Callable[[], float]  # moves earlier as finished models show how long evaluation takes
     on_finished: Callable[[Finished], None]
     should_stop: Callable[[], bool]
     finished: list[Finished] = field(default_factory=list)
@@ -59,7 +59,7 @@ class Search:
     _counters: dict[str, int] = field(default_factory=dict)
 
     def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+        return self.deadline() - time.monotonic()
 
     def stopped(self) -> bool:
         return self.remaining() <= 0 or self.should_stop()
@@ -84,7 +84,7 @@ class Search:
 
     def _affordable(self, cand: Candidate) -> bool:
         estimate = self._fold_estimate(cand)
-        return estimate is None or estimate * len(self.folds) < 0.8 * self.remaining()
+        return estimate is None or estimate * len(self.folds) < self.remaining()
 
     def _try(self, cand: Candidate, params: Params, trial: optuna.Trial | None = None) -> Finished | None:
         if not self._affordable(cand):
@@ -98,7 +98,7 @@ class Search:
             if self.should_stop():
                 return False
             # the first candidate always completes (its folds stop early at their deadlines instead)
-            if self.finished and elapsed / (r + 1) * (n_rounds - r - 1) > self.deadline - time.monotonic():
+            if self.finished and elapsed / (r + 1) * (n_rounds - r - 1) > self.remaining():
                 return False
             if trial is not None:
                 trial.report(self.metric(self.y[seen], oof[seen]), r)

@@ -27,7 +27,7 @@ class CatBoost(Candidate):
     name = "catboost"
     algorithm = "catboost"
     style = "catboost"
-    cost = 3.0
+    cost = 2.0
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         return [{"learning_rate": 0.08, "depth": 6, "l2_leaf_reg": 3.0}]

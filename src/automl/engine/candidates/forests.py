@@ -49,7 +49,7 @@ class _Forest(Candidate):
 class RandomForest(_Forest):
     name = "random_forest"
     algorithm = "random_forest"
-    cost = 2.0
+    cost = 1.5
     classes = (RandomForestClassifier, RandomForestRegressor)
 
 
@@ -57,5 +57,5 @@ class RandomForest(_Forest):
 class ExtraTrees(_Forest):
     name = "extra_trees"
     algorithm = "extra_trees"
-    cost = 1.2
+    cost = 0.8
     classes = (ExtraTreesClassifier, ExtraTreesRegressor)

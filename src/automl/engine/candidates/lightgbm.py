@@ -33,7 +33,9 @@ class LightGBM(Candidate):
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         small = ctx.n_rows < 2000
         return [
-            {"learning_rate": 0.05, "num_leaves": 15 if small else 31, "min_child_samples": 10 if small else 20,
+            # a faster rate on bigger data: the first model must finish early in the budget
+            {"learning_rate": 0.05 if ctx.n_rows < 5000 else 0.1, "num_leaves": 15 if small else 31,
+             "min_child_samples": 10 if small else 20,
              "colsample_bytree": 0.9, "subsample": 1.0, "reg_lambda": 0.0},
             {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20, "colsample_bytree": 0.8,
              "subsample": 1.0, "reg_lambda": 0.0, "extra_trees": True},

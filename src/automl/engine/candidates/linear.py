@@ -18,7 +18,7 @@ class PlainLinear(Candidate):
     name = "linear"
     algorithm = "logistic_regression"
     style = "linear"
-    cost = 0.2
+    cost = 0.05
     tunable = False
 
     def estimator(self, params: Params, ctx: TaskContext) -> BaseEstimator:
@@ -34,7 +34,7 @@ class RegularisedLinear(Candidate):
     name = "ridge"
     algorithm = "regularised_linear"
     style = "linear"
-    cost = 0.5
+    cost = 0.2
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         return [{"C": "cv"}]

@@ -23,7 +23,7 @@ class GradientBoosting(Candidate):
     name = "gradient_boosting"
     algorithm = "gradient_boosting"
     style = "tree"
-    cost = 4.0  # single-threaded
+    cost = 3.0
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         return [{"n_estimators": 300, "learning_rate": 0.1, "max_depth": 3, "subsample": 0.8}]
@@ -51,7 +51,7 @@ class HistGradientBoosting(Candidate):
     name = "hist_gradient_boosting"
     algorithm = "hist_gradient_boosting"
     style = "nan_ok"
-    cost = 1.0
+    cost = 0.7
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         return [{"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20, "l2_regularization": 0.0}]

@@ -27,7 +27,7 @@ class XGBoost(Candidate):
     name = "xgboost"
     algorithm = "xgboost"
     style = "nan_ok"
-    cost = 1.5
+    cost = 1.0
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         return [{"learning_rate": 0.1, "max_depth": 6, "min_child_weight": 1.0, "subsample": 0.8,
