@@ -48,6 +48,7 @@ def test_upload_to_batch_download(browser_page, server: str, tmp_path: Path) -> 
     profile.wait_for(timeout=30_000)
     assert "bmi_class" in profile.inner_text() and "glu" in profile.inner_text()
     page.locator("#preview table").wait_for(timeout=10_000)
+    page.locator("#distributions .js-plotly-plot").nth(8).wait_for(timeout=15_000)  # one chart per column
     shot(page, "2-dataset")
 
     tid(page, "target-select").select_option(value=TARGET)
@@ -71,6 +72,7 @@ def test_upload_to_batch_download(browser_page, server: str, tmp_path: Path) -> 
     rows.first.locator("a").first.click()
     form = tid(page, "predict-form")
     form.wait_for(timeout=30_000)
+    page.locator("#model-plots .js-plotly-plot").nth(3).wait_for(timeout=15_000)  # ROC, PR, confusion, importance
     first = df.drop(columns=[TARGET]).iloc[0]
     for col, value in first.items():
         field = form.locator(f"[name='{col}']")

@@ -32,10 +32,18 @@ const Charts = (() => {
     return {text: label(text), font: {size: 13}, x: 0, xanchor: "left", xref: "paper"};
   }
 
-  // Plotly is the page's last deferred script, so forms work before its 4 MB are parsed; plots wait for it
+  // Plotly is the page's last deferred script, so forms work before its 4 MB are parsed; plots wait for it.
+  // Deferred scripts have all run by DOMContentLoaded, and this one runs before it, so the listener is in time.
+  let scriptsDone = false;
+  const waiting = [];
+  document.addEventListener("DOMContentLoaded", () => {
+    scriptsDone = true;
+    for (const fn of waiting.splice(0)) fn();
+  }, {once: true});
+
   function whenPlotly(fn) {
-    if (window.Plotly || document.readyState !== "loading") fn();
-    else document.addEventListener("DOMContentLoaded", fn, {once: true});
+    if (window.Plotly || scriptsDone) fn();
+    else waiting.push(fn);
   }
 
   function plot(node, traces, extra) {
