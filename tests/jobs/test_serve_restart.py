@@ -1,7 +1,10 @@
 """`automl serve --workers 1` as a real process: stopping and restarting it while an experiment trains loses nothing."""
 from __future__ import annotations
 
+import json
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jobtools import free_port, get_json, serve, stop_group, wait_for
@@ -41,11 +44,16 @@ def test_restarting_serve_while_training_loses_nothing(job_settings, job_db, tmp
         assert (job.status, job.attempts) == ("queued", 0)  # handed back, not counted as a failed attempt
     second = serve(job_settings, port, tmp_path / "serve.log")
     try:
-        assert wait_for(lambda: _status(job_db, exp_id) in ("completed", "failed"), 120, step=0.25)
+        assert wait_for(lambda: _up(port), 120)
+        events = _read_events(port, exp_id)  # the live stream, until it ends with the experiment
         exp = get_json(port, f"/api/experiments/{exp_id}")
     finally:
         stop_group(second)
     assert (exp["status"], exp["attempts"]) == ("completed", 1)
+    names = [e for e, _ in events]
+    assert names[0] == "status" and "progress" in names and names[-1] == "leaderboard"
+    assert [d["status"] for e, d in events if e == "status"][-1] == "completed"
+    assert len([d for e, d in events if e == "model"]) == len(exp["leaderboard"])
     ids = [row["model_id"] for row in exp["leaderboard"]]
     assert ids and len(ids) == len(set(ids))
     with job_db.session() as s:
@@ -56,3 +64,22 @@ def test_restarting_serve_while_training_loses_nothing(job_settings, job_db, tmp
 def _status(db, exp_id: int) -> str:
     with db.session() as s:
         return s.get(Experiment, exp_id).status
+
+
+def _up(port: int) -> bool:
+    try:
+        return get_json(port, "/healthz")["status"] == "ok"
+    except OSError:
+        return False
+
+
+def _read_events(port: int, exp_id: int) -> list[tuple[str, Any]]:
+    events, name = [], ""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/experiments/{exp_id}/events", timeout=120) as r:
+        for raw in r:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+    return events

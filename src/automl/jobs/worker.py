@@ -69,6 +69,8 @@ class Worker:
         self.kinds = known_kinds()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stopping:
+            return
         log.info("worker stopping", extra={"worker": self.id, "signal": signum})
         self.stopping = True
 
