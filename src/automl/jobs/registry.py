@@ -53,11 +53,14 @@ class JobContext:
     claimed_at: float = field(default_factory=time.time)  # epoch seconds; budgets count from the claim
 
     def owns_job(self, session: Session) -> bool:
-        """True while this attempt still holds the job; check it in the transaction that registers results."""
+        """True while this attempt still holds the job; check it in the transaction that registers results.
+
+        A pending cancel does not count: a model that finishes before the worker stops the child is kept.
+        """
         row = session.execute(
-            select(Job.status, Job.worker_id, Job.attempts, Job.cancel_requested).where(Job.id == self.job_id)
+            select(Job.status, Job.worker_id, Job.attempts).where(Job.id == self.job_id)
         ).one_or_none()
-        return row is not None and tuple(row) == ("running", self.worker_id, self.attempt, False)
+        return row is not None and tuple(row) == ("running", self.worker_id, self.attempt)
 
 
 Handler = Callable[[JobContext], None]
