@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from synth import classification_frame
+from jobsynth import classification_frame
 from typer.testing import CliRunner
 
 from automl.cli import app

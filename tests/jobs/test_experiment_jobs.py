@@ -6,9 +6,9 @@ import signal
 import time
 
 import pytest
+from jobsynth import add_dataset, classification_frame
 from jobtools import LEASE_S, wait_for
 from sqlalchemy import select
-from synth import add_dataset, classification_frame
 
 from automl.db.models import Experiment, TrainedModel
 from automl.schemas.experiments import ExperimentCreate

@@ -6,8 +6,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from jobsynth import add_dataset, classification_frame
 from jobtools import free_port, get_json, serve, stop_group, wait_for
-from synth import add_dataset, classification_frame
 
 from automl.schemas.experiments import ExperimentCreate
 from automl.services import experiments as svc

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jobsynth import add_dataset, classification_frame
 from jobtools import free_port, get_json, serve, stop_group, wait_for
 from sqlalchemy import select
-from synth import add_dataset, classification_frame
 
 from automl.db.models import Experiment, Job, TrainedModel
 from automl.schemas.experiments import ExperimentCreate
