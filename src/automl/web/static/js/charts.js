@@ -162,7 +162,9 @@ const Charts = (() => {
   function importance(container, items, {top = 20} = {}) {
     const list = (items || []).slice().sort((a, b) => b.importance - a.importance).slice(0, top).reverse();
     if (!list.length) return false;
-    const box = card(container, `Feature importance (top ${list.length})`, {col: "col-12"});
+    // fill the free half of the last row when there is one, else take a whole row
+    const col = container.children.length % 2 === 1 ? "col-md-6" : "col-12";
+    const box = card(container, `Feature importance (top ${list.length})`, {col});
     box.style.height = `${Math.max(220, 26 * list.length + 70)}px`;
     plot(box, [{type: "bar", orientation: "h", y: list.map((f) => label(f.feature)), x: list.map((f) => f.importance),
       marker: {color: COLORS[0]}, hovertemplate: "%{y}: %{x:.4g}<extra></extra>"}],
