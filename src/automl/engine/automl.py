@@ -147,7 +147,7 @@ class _Run:
             kinds=self.data.kinds, input_schema=self.data.input_schema, members=members,
         )
 
-    def _publish(self, result: ModelResult) -> None:
+    def _publish(self, result: ModelResult, *, stage: str = "searching") -> None:
         self.results.append(result)
         self.predict_s[result.key] = result.predict_ms_per_row * TIMING_ROWS / 1000
         loss = self.data.metric.loss
@@ -156,7 +156,7 @@ class _Run:
         if self.automl.on_model is not None:
             self.automl.on_model(result)
         self.automl._progress(
-            "searching", self.budget.elapsed() / self.budget.total, f"{result.key}: CV {result.cv_score:.4f}"
+            stage, self.budget.elapsed() / self.budget.total, f"{result.key}: CV {result.cv_score:.4f}"
         )
 
     def add(self, f: Finished) -> None:
@@ -190,7 +190,7 @@ class _Run:
             fit_seconds=time.monotonic() - start + sum(f.fit_seconds for f, _ in chosen),
             model=self._model("weighted_ensemble", members), holdout=self.holdout, pred=pred, is_ensemble=True,
             importance_seconds=0.6 * (self.budget.deadline - time.monotonic()), importance_required=True,
-        ))
+        ), stage="ensembling")
 
     def leaderboard(self) -> list[ModelResult]:
         """Best CV first; on a tie the single model wins (simpler, cheaper to serve)."""

@@ -1,4 +1,5 @@
 import json
+import pickle
 import time
 
 import numpy as np
@@ -109,6 +110,8 @@ def test_save_load_round_trip(tmp_path, mixed_result: FitResult, mixed: pd.DataF
     pd.testing.assert_frame_equal(loaded.predict_proba(mixed.head(20)), model.predict_proba(mixed.head(20)))
     with pytest.raises(ArtifactIntegrityError):
         load_model(path, "0" * 64)
+    for m in mixed_result.leaderboard:  # every family's model pickles, without callbacks
+        assert pickle.loads(pickle.dumps(m.model)).predict(mixed.head(2)).shape == (2,)
 
 
 def test_callbacks_and_progress(diabetes: pd.DataFrame) -> None:
