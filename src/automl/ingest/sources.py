@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import python_calamine as calamine
 
-from automl.ingest.detect import HEAD_BYTES, OLE2, detect_format, read_head, sniff_text
+from automl.ingest.detect import HEAD_BYTES, OLE2, TextDialect, detect_format, read_head, sniff_text
 from automl.ingest.growing import GrowingFile, UploadProgress
 from automl.services.errors import BadInput
 
@@ -27,9 +27,15 @@ NULL_VALUES = ["", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "null", "NULL"
                "#N/A", "#NA", "<NA>", "-NaN", "-nan", "nil", "NIL", "?"]
 _NULLS = frozenset(NULL_VALUES)
 CSV_BLOCK = 1 << 20  # small blocks keep the streaming reader's memory low; types are guessed from the first
+SLICE_BYTES = 8 << 20
+SLICEABLE = ("utf-8", "cp1252", "latin-1")  # encodings where a b"\n" byte always ends a line
 BATCH_ROWS = 65536
 _CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): .*CSV conversion error to (\w+)")
 _PASSWORD = "the workbook is password-protected; remove the password in Excel and upload it again"
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class Retype(Exception):
@@ -70,23 +76,54 @@ class Source:
         dialect = sniff_text(self.path, self.filename)
         self.delimiter = dialect.delimiter
         self.quoted_newlines = self.quoted_newlines or dialect.quoted_newlines
-        options = {
-            "read_options": pacsv.ReadOptions(encoding=dialect.encoding, block_size=CSV_BLOCK),
-            "parse_options": pacsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=self.quoted_newlines),
-            "convert_options": pacsv.ConvertOptions(null_values=NULL_VALUES, strings_can_be_null=True,
-                                                    column_types=self.column_types),
-        }
         self.names = []
-        stream = GrowingFile(self.path, self.progress) if self.progress is not None else None
+        stream = GrowingFile(self.path, self.progress) if self.progress is not None else open(self.path, "rb")
         try:
-            reader = pacsv.open_csv(stream or self.path, **options)
-            self.names = reader.schema.names
-            yield from reader
+            if self.quoted_newlines or dialect.encoding not in SLICEABLE:
+                yield from self._csv_streamed(stream, dialect)
+            else:
+                yield from self._csv_sliced(stream, dialect)
         except pa.ArrowInvalid as exc:
             raise self._csv_problem(exc) from None
         finally:
-            if stream is not None:
-                stream.close()
+            stream.close()
+
+    def _convert_options(self, types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
+        return pacsv.ConvertOptions(null_values=NULL_VALUES, strings_can_be_null=True, column_types=types)
+
+    def _csv_streamed(self, stream: Readable, dialect: TextDialect) -> Iterator[pa.RecordBatch]:
+        """One block after another: the only safe way when values may hold newlines or the encoding is wide."""
+        reader = pacsv.open_csv(
+            stream, read_options=pacsv.ReadOptions(encoding=dialect.encoding, block_size=CSV_BLOCK),
+            parse_options=pacsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=self.quoted_newlines),
+            convert_options=self._convert_options(self.column_types),
+        )
+        self.names = reader.schema.names
+        yield from reader
+
+    def _csv_sliced(self, stream: Readable, dialect: TextDialect) -> Iterator[pa.RecordBatch]:
+        """Slices of ~8 MiB cut at line ends, each parsed by `read_csv` on all cores (the streaming reader is
+        single-threaded); types come from the first slice. A quoted newline met later shows up as ragged rows,
+        and the caller reads again block by block."""
+        parse = pacsv.ParseOptions(delimiter=dialect.delimiter)
+        types: dict[str, pa.DataType] = dict(self.column_types)
+        carry = b""
+        while True:
+            chunk = stream.read(SLICE_BYTES)
+            data = carry + chunk
+            cut = len(data) if not chunk else data.rfind(b"\n") + 1
+            body, carry = data[:cut], data[cut:]
+            if body.strip():
+                read = pacsv.ReadOptions(encoding=dialect.encoding, block_size=CSV_BLOCK,
+                                         column_names=self.names or None)
+                table = pacsv.read_csv(pa.BufferReader(body), read_options=read, parse_options=parse,
+                                       convert_options=self._convert_options(types))
+                if not self.names:
+                    self.names = table.column_names
+                    types = dict(zip(table.column_names, table.schema.types, strict=True))
+                yield from table.to_batches()
+            if not chunk:
+                return
 
     def _csv_problem(self, exc: pa.ArrowInvalid) -> Exception:
         msg = str(exc)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from automl.ingest import read_table
+from automl.ingest import read_table, sources
 from automl.ingest.detect import sniff_text
 from automl.services.errors import BadInput
 
@@ -65,7 +65,13 @@ def test_date_strings_become_timestamps(tmp_path: Path) -> None:
     assert str(table["when"][0].as_py().date()) == "2024-01-31"
 
 
-def test_types_guessed_from_the_first_block_are_widened_later(tmp_path: Path) -> None:
+@pytest.fixture(params=[16 << 20, 64 << 10], ids=["one-slice", "many-slices"])
+def slice_bytes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(sources, "SLICE_BYTES", request.param)
+    return int(request.param)
+
+
+def test_types_guessed_from_the_first_block_are_widened_later(tmp_path: Path, slice_bytes: int) -> None:
     # 200k rows: the streaming reader guesses types from its first block, then meets a float and a word.
     n = 200_000
     df = pd.DataFrame({"i": range(n), "late_null": [None] * (n - 1) + ["text"], "x": [1] * (n - 1) + [2.5]})
@@ -76,7 +82,7 @@ def test_types_guessed_from_the_first_block_are_widened_later(tmp_path: Path) ->
     assert table["late_null"][n - 1].as_py() == "text"
 
 
-def test_number_pattern_broken_after_the_first_batch_keeps_text(tmp_path: Path) -> None:
+def test_number_pattern_broken_after_the_first_batch_keeps_text(tmp_path: Path, slice_bytes: int) -> None:
     n = 200_000
     values = ["1,5"] * (n - 1) + ["unknown"]
     df = pd.DataFrame({"v": values, "k": range(n)})
@@ -85,11 +91,19 @@ def test_number_pattern_broken_after_the_first_batch_keeps_text(tmp_path: Path) 
     assert table["v"][n - 1].as_py() == "unknown"
 
 
-def test_quoted_newlines_after_the_sniffed_sample(tmp_path: Path) -> None:
-    rows = [f"{i},plain" for i in range(5000)] + ['5000,"two\nlines"']
+def test_quoted_newlines_after_the_sniffed_sample(tmp_path: Path, slice_bytes: int) -> None:
+    rows = [f"{i},plain" for i in range(20000)] + ['20000,"two\nlines"'] + [f"{i},x" for i in range(20001, 30000)]
     table = read_table(write(tmp_path, "q.csv", ("id,text\n" + "\n".join(rows) + "\n").encode()), "q.csv")
-    assert table.num_rows == 5001
-    assert table["text"][5000].as_py() == "two\nlines"
+    assert table.num_rows == 30000
+    assert table["text"][20000].as_py() == "two\nlines"
+    assert table["id"].to_pylist() == list(range(30000))
+
+
+def test_slices_keep_every_row_in_order(tmp_path: Path, slice_bytes: int) -> None:
+    df = pd.DataFrame({"k": range(100_000), "v": [f"value {i}" for i in range(100_000)]})
+    table = read_table(write(tmp_path, "o.csv", df.to_csv(index=False).encode("utf-8-sig")), "o.csv")
+    assert table["k"].to_pylist() == list(range(100_000))
+    assert table["v"][99_999].as_py() == "value 99999"
 
 
 def test_xlsx_xls_and_parquet(tmp_path: Path) -> None:
