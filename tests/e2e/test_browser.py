@@ -162,6 +162,21 @@ def test_hostile_names_render_inert(browser_page, server: str, tmp_path: Path) -
     watch.assert_clean()
 
 
+def test_drag_and_drop_upload(browser_page, server: str) -> None:
+    page, watch = browser_page
+    page.goto(server + "/")
+    rows = "".join(f"{i},{i * 2 % 7},{'ab'[i % 2]}\n" for i in range(40))
+    drop = page.evaluate_handle(
+        "text => { const dt = new DataTransfer(); dt.items.add(new File([text], 'dropped.csv')); return dt; }",
+        "a,b,c\n" + rows)
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": drop})
+    assert "dropped.csv" in page.locator("#upload-filename").inner_text()
+    tid(page, "upload-submit").click()
+    tid(page, "dataset-profile").wait_for(timeout=30_000)
+    assert "dropped.csv" in page.locator("h1").inner_text()
+    watch.assert_clean()
+
+
 def test_bad_upload_shows_a_clear_error(browser_page, server: str, tmp_path: Path) -> None:
     page, watch = browser_page
     path = tmp_path / "notes.pdf"
