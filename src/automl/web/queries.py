@@ -4,18 +4,17 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automl.config import Settings
 from automl.db.models import ApiKey, BatchPrediction, Dataset, Experiment, TrainedModel
-from automl.services import apikeys, experiments, models, predictions
+from automl.services import apikeys, datasets, experiments, models, predictions
 
 PAGE_LIMIT = 50
 
 
 def recent_datasets(session: Session, limit: int = PAGE_LIMIT) -> Sequence[Dataset]:
-    return session.scalars(select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit)).all()
+    return datasets.list_datasets(session, limit=limit)[0]
 
 
 def recent_experiments(
