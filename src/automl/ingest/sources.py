@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +38,10 @@ class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
+RETRY_QUOTED_NEWLINES = -1  # Retype "columns": read again allowing newlines inside quoted values
+RETRY_CP1252 = -2  # ... or read again as cp1252: invalid UTF-8 after an all-ASCII head
+
+
 class Retype(Exception):
     def __init__(self, index: int, type_: pa.DataType) -> None:
         super().__init__(index)
@@ -56,6 +60,8 @@ class Source:
     quoted_newlines: bool = False
     names: list[str] = field(default_factory=list)
     progress: UploadProgress | None = None  # set while the file is still arriving
+    encoding: str | None = None  # overrides the sniffed one after a retry
+    ascii_head: bool = False
 
     @classmethod
     def open(cls, path: Path, filename: str, progress: UploadProgress | None = None) -> Source:
@@ -74,6 +80,9 @@ class Source:
 
     def _csv(self) -> Iterator[pa.RecordBatch]:
         dialect = sniff_text(self.path, self.filename)
+        if self.encoding is not None:
+            dialect = replace(dialect, encoding=self.encoding)
+        self.ascii_head = read_head(self.path).isascii()
         self.delimiter = dialect.delimiter
         self.quoted_newlines = self.quoted_newlines or dialect.quoted_newlines
         self.names = []
@@ -99,6 +108,7 @@ class Source:
             convert_options=self._convert_options(self.column_types),
         )
         self.names = reader.schema.names
+        self._check_text(reader.schema)
         yield from reader
 
     def _csv_sliced(self, stream: Readable, dialect: TextDialect) -> Iterator[pa.RecordBatch]:
@@ -120,28 +130,38 @@ class Source:
                                        convert_options=self._convert_options(types))
                 if not self.names:
                     self.names = table.column_names
+                    self._check_text(table.schema)
                     types = dict(zip(table.column_names, table.schema.types, strict=True))
                 yield from table.to_batches()
             if not chunk:
                 return
 
+    def _check_text(self, schema: pa.Schema) -> None:
+        """pyarrow types a column holding invalid UTF-8 as binary: the encoding guess was wrong."""
+        if any(pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in schema.types):
+            raise self._csv_problem(pa.ArrowInvalid("invalid UTF8 data in a column"))
+
     def _csv_problem(self, exc: pa.ArrowInvalid) -> Exception:
         msg = str(exc)
+        if "invalid UTF8" in msg or "decode" in msg.lower():
+            if self.ascii_head and self.encoding is None:  # the sample had no accents to tell UTF-8 apart
+                return Retype(RETRY_CP1252, pa.null())
+            return BadInput(f"the file's text encoding could not be read consistently; save it as UTF-8 ({msg})")
         conversion = _CONVERSION_ERROR.search(msg)
         if conversion and self.names:
             index, was = int(conversion.group(1)), conversion.group(2)
             return Retype(index, pa.float64() if was.startswith("int") else pa.string())
         if "Expected" in msg and "columns" in msg:
             if not self.quoted_newlines:  # a quoted value spanning lines past the sniffed sample looks ragged
-                return Retype(-1, pa.null())
+                return Retype(RETRY_QUOTED_NEWLINES, pa.null())
             return BadInput(f"ragged rows: not every row has the same number of fields as the header ({msg})")
-        if "UTF8" in msg or "utf8" in msg or "decode" in msg.lower():
-            return BadInput(f"the file's text encoding could not be read consistently ({msg})")
         return BadInput(f"the CSV file could not be parsed: {msg}")
 
     def retype(self, problem: Retype) -> None:
-        if problem.index < 0:
+        if problem.index == RETRY_QUOTED_NEWLINES:
             self.quoted_newlines = True
+        elif problem.index == RETRY_CP1252:
+            self.encoding = "cp1252"
         else:
             self.column_types[self.names[problem.index]] = problem.type
 

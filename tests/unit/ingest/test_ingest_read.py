@@ -170,3 +170,9 @@ def test_password_protected_workbook(tmp_path: Path) -> None:
 def test_other_encodings(tmp_path: Path, text: str, encoding: str) -> None:
     table = read_table(write(tmp_path, "e.csv", text.encode(encoding)), "e.csv")
     assert table["b"][0].as_py() == text.splitlines()[1].split(text[1])[1]
+
+
+def test_latin1_accents_only_after_an_ascii_head(tmp_path: Path, slice_bytes: int) -> None:
+    rows = [f"{i},plain" for i in range(20000)] + ["20000,São Paulo"]
+    table = read_table(write(tmp_path, "l.csv", ("id,city\n" + "\n".join(rows) + "\n").encode("latin-1")), "l.csv")
+    assert table["city"][20000].as_py() == "São Paulo"
