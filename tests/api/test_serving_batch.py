@@ -157,3 +157,19 @@ def test_unreadable_file_fails_the_job_with_a_message(client, settings, classifi
     assert status["status"] == "failed" and status["error"], status
     assert client.get(f"/api/batch-predictions/{batch_id}/download").status_code == 409
     assert leftover_files(settings) == []
+
+
+def test_other_encodings_and_null_markers_are_read_as_ingest_reads_them(client, settings, classifier):
+    mid = add_model(settings, classifier, deployed_batch=True)
+    df = table(30, seed=9).drop(columns=["label", "amount"])
+    df["note"] = "café"
+    df["x2"] = df["x2"].astype(object)
+    df.loc[4, "x2"] = "NA"
+    batch_id = upload(client, mid, "latin.csv", df.to_csv(index=False).encode("latin-1")).json()["id"]
+    run_queued_jobs(settings)
+    status = client.get(f"/api/batch-predictions/{batch_id}").json()
+    assert status["status"] == "completed" and status["n_rows"] == 30, status
+    out = pd.read_csv(io.BytesIO(client.get(f"/api/batch-predictions/{batch_id}/download").content))
+    assert out.loc[0, "note"] == "café"
+    df["x2"] = pd.to_numeric(df["x2"], errors="coerce")
+    assert list(out["prediction"]) == list(classifier.predict(df))

@@ -23,6 +23,10 @@ import pyarrow.parquet as pq
 from automl.serving.csvsafe import neutralise_table
 from automl.serving.predict import outputs
 
+try:  # the markers ingest reads as missing, so that scoring sees what training saw
+    from automl.ingest.sources import NULL_VALUES
+except ImportError:  # pragma: no cover - ingest without the list: pyarrow's defaults
+    NULL_VALUES = list(pacsv.ConvertOptions().null_values)
 CHUNK_ROWS = 100_000
 MAX_WORKERS = 4  # scoring threads; more than the cores only adds contention
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -77,7 +81,7 @@ def _csv_chunks(path: Path, schema: Sequence[dict[str, Any]], *, typed: bool) ->
         path,
         read_options=pacsv.ReadOptions(block_size=8 << 20),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
-        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
+        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=NULL_VALUES),
     )
     yield from reader
 
@@ -90,8 +94,25 @@ def _excel_chunks(path: Path) -> Iterator[pa.RecordBatch]:
     yield from pa.Table.from_pandas(df, preserve_index=False).to_batches()
 
 
-def _batches(path: Path, filename: str, schema: Sequence[dict[str, Any]], *, typed: bool) -> Iterator[pa.RecordBatch]:
+def _ingest_chunks(path: Path, filename: str) -> Iterator[pa.RecordBatch]:
+    """The ingest reader (encoding detection, every dialect it knows); reads the file whole."""
+    from automl.ingest import read_table
+    from automl.services.errors import DomainError
+
+    try:
+        table = read_table(path, filename)
+    except DomainError as exc:
+        raise BatchInputError(str(exc.detail)) from None
+    yield from table.to_batches(max_chunksize=CHUNK_ROWS)
+
+
+def _batches(
+    path: Path, filename: str, schema: Sequence[dict[str, Any]], *, typed: bool | None
+) -> Iterator[pa.RecordBatch]:
+    """typed=True: numeric model columns as float64; False: all text; None: the ingest reader."""
     suffix = file_suffix(filename)
+    if typed is None:
+        return _ingest_chunks(path, filename)
     if suffix in CSV_SUFFIXES:
         return _csv_chunks(path, schema, typed=typed)
     if suffix == ".parquet":
@@ -140,16 +161,24 @@ def score_file(
     on_chunk: Callable[[int], None] | None = None,
 ) -> int:
     """Score `src` into the CSV `dest`; returns the number of rows. Raises BatchInputError for bad input."""
-    try:
+    def run(typed: bool | None) -> int:
         return _score(model, schema, src, dest, filename=filename, classifier=classifier,
-                      chunk_rows=chunk_rows, on_chunk=on_chunk, typed=True)
+                      chunk_rows=chunk_rows, on_chunk=on_chunk, typed=typed)
+
+    # numeric columns typed (fast); then, if one holds text, all text (the pipeline coerces bad cells to
+    # missing); then, for another encoding or an odd dialect, the ingest reader, which detects them
+    try:
+        return run(True)
     except pa.ArrowInvalid as exc:
-        if "conversion error" not in str(exc).lower() and "could not convert" not in str(exc).lower():
-            raise BatchInputError(f"cannot read {filename}: {exc}") from None
-    # a numeric column holds text somewhere: read everything as text and let the pipeline coerce
+        message = str(exc).lower()
+        as_text = "conversion error" in message and "utf8" not in message
+    if as_text:
+        try:
+            return run(False)
+        except pa.ArrowInvalid:
+            pass
     try:
-        return _score(model, schema, src, dest, filename=filename, classifier=classifier,
-                      chunk_rows=chunk_rows, on_chunk=on_chunk, typed=False)
+        return run(None)
     except pa.ArrowInvalid as exc:
         raise BatchInputError(f"cannot read {filename}: {exc}") from None
 
