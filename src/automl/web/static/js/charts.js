@@ -17,6 +17,15 @@ const Charts = (() => {
     return label(text.length > max ? `${text.slice(0, max - 1)}…` : text);
   }
 
+  // Categories are plotted at positions 0..n-1 with shortened tick text, so two long names sharing a prefix
+  // never merge into one bar; hover shows the full (escaped) name from customdata.
+  function categories(values, max) {
+    const full = values.map((v) => label(v === null || v === undefined ? "∅" : v));
+    const ticks = values.map((v) => short(v === null || v === undefined ? "∅" : v, max));
+    const at = values.map((_, i) => i);
+    return {at, full, axis: {tickvals: at, ticktext: ticks, automargin: true}};
+  }
+
   function layout(extra = {}) {
     const axis = {gridcolor: "#e9ecef", zeroline: false, automargin: true};
     return {
@@ -103,10 +112,10 @@ const Charts = (() => {
         plot(box, [{type: "bar", x: hist.x, y: hist.y, width: hist.width, marker: {color: COLORS[0]},
           hovertemplate: "%{x}: %{y}<extra></extra>"}], small);
       } else {
-        const values = top.map((p) => label(p.value === null ? "∅" : p.value)).reverse();
-        plot(box, [{type: "bar", orientation: "h", y: values, x: top.map((p) => p.count).reverse(),
-          marker: {color: COLORS[1]}, hovertemplate: "%{y}: %{x}<extra></extra>"}],
-          {...small, margin: {l: 8, r: 8, t: 6, b: 30}, yaxis: {automargin: true, type: "category"}});
+        const cats = categories(top.map((p) => p.value).reverse(), 16);
+        plot(box, [{type: "bar", orientation: "h", y: cats.at, x: top.map((p) => p.count).reverse(),
+          customdata: cats.full, marker: {color: COLORS[1]}, hovertemplate: "%{customdata}: %{x}<extra></extra>"}],
+          {...small, margin: {l: 8, r: 8, t: 6, b: 30}, yaxis: cats.axis});
       }
       shown += 1;
     }
@@ -132,14 +141,15 @@ const Charts = (() => {
   }
 
   function confusion(container, data) {
-    const labels = data.labels.map((l) => label(l));
+    const cats = categories(data.labels, 14);
     const matrix = data.matrix;
+    const hover = matrix.map((row, i) => row.map((_, j) => `actual ${cats.full[i]}<br>predicted ${cats.full[j]}`));
     plot(card(container, "Confusion matrix (holdout)"), [{
-      type: "heatmap", x: labels, y: labels, z: matrix, colorscale: [[0, "#f4f8ff"], [1, "#0d6efd"]], showscale: false,
-      text: matrix.map((row) => row.map((v) => String(v))), texttemplate: "%{text}",
-      hovertemplate: "actual %{y}<br>predicted %{x}<br>%{z}<extra></extra>",
-    }], {xaxis: {title: {text: "Predicted"}, type: "category", side: "bottom"},
-      yaxis: {title: {text: "Actual"}, type: "category", autorange: "reversed"}});
+      type: "heatmap", x: cats.at, y: cats.at, z: matrix, colorscale: [[0, "#f4f8ff"], [1, "#0d6efd"]],
+      showscale: false, text: matrix.map((row) => row.map((v) => String(v))), texttemplate: "%{text}",
+      customdata: hover, hovertemplate: "%{customdata}<br>%{z}<extra></extra>",
+    }], {xaxis: {...cats.axis, title: {text: "Predicted"}, side: "bottom"},
+      yaxis: {...cats.axis, title: {text: "Actual"}, autorange: "reversed"}});
   }
 
   function residuals(container, data) {
@@ -166,9 +176,10 @@ const Charts = (() => {
     const col = container.children.length % 2 === 1 ? "col-md-6" : "col-12";
     const box = card(container, `Feature importance (top ${list.length})`, {col});
     box.style.height = `${Math.max(220, 26 * list.length + 70)}px`;
-    plot(box, [{type: "bar", orientation: "h", y: list.map((f) => label(f.feature)), x: list.map((f) => f.importance),
-      marker: {color: COLORS[0]}, hovertemplate: "%{y}: %{x:.4g}<extra></extra>"}],
-      {margin: {l: 8, r: 16, t: 10, b: 40}, yaxis: {automargin: true, type: "category"},
+    const cats = categories(list.map((f) => f.feature), 24);
+    plot(box, [{type: "bar", orientation: "h", y: cats.at, x: list.map((f) => f.importance), customdata: cats.full,
+      marker: {color: COLORS[0]}, hovertemplate: "%{customdata}: %{x:.4g}<extra></extra>"}],
+      {margin: {l: 8, r: 16, t: 10, b: 40}, yaxis: cats.axis,
         xaxis: {title: {text: "Importance (drop in score when shuffled)"}}});
     return true;
   }
