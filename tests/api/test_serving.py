@@ -226,3 +226,25 @@ def test_deployed_models_are_preloaded_after_a_restart(settings, classifier):
         while mid not in c.app.state.serving.cache and time.time() < deadline:
             time.sleep(0.05)
         assert mid in c.app.state.serving.cache and other not in c.app.state.serving.cache
+
+
+def test_cli_deploy_and_undeploy(client, settings, model_id, monkeypatch):
+    from typer.testing import CliRunner
+
+    from automl.cli import app
+    from automl.config import get_settings
+
+    monkeypatch.setenv("AUTOML_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        out = runner.invoke(app, ["model", "deploy", str(model_id), "--batch"])
+        assert out.exit_code == 0 and "api=off batch=on" in out.stdout, out.output
+        out = runner.invoke(app, ["model", "deploy", str(model_id)])
+        assert out.exit_code == 0 and "api=on batch=on" in out.stdout, out.output
+        assert client.post(f"/api/v1/predict/{model_id}", json={"data": rows(1)}).status_code == 200
+        out = runner.invoke(app, ["model", "undeploy", str(model_id), "--api"])
+        assert out.exit_code == 0 and "api=off batch=on" in out.stdout, out.output
+        assert runner.invoke(app, ["model", "deploy", "4040"]).exit_code == 1
+    finally:
+        get_settings.cache_clear()
