@@ -44,7 +44,10 @@ def predict(runtime: ServingRuntime, model_id: int, body: Any, *, api_key: str |
             frame = loaded.validator.frame(rows)
         except InputError as exc:
             raise Unprocessable(exc.problems) from None
-        predictions, probas = predict_rows(loaded, frame, probabilities=probabilities)
+        try:
+            predictions, probas = predict_rows(loaded, frame, probabilities=probabilities)
+        except (ValueError, TypeError) as exc:  # values the pipeline cannot take, past the schema's checks
+            raise Unprocessable(f"these rows cannot be scored: {exc}"[:500]) from None
     except DomainError as exc:
         if isinstance(exc, NotFound):
             label = "unknown"  # client-chosen ids must not create metric series
