@@ -55,7 +55,9 @@ def _owner_pid(db, job_id: int) -> int:
     return int(_job(db, job_id).worker_id.split(":")[1])  # worker ids are host:pid:nonce
 
 
-def test_kill_9_of_a_worker_mid_job_is_recovered_by_another(job_db, start_worker, tmp_path: Path) -> None:
+def test_kill_9_and_sigterm_of_workers_mid_job(job_db, start_worker, tmp_path: Path) -> None:
+    """kill -9: the child dies with its worker and another worker runs the job again after the lease (attempt 2).
+    SIGTERM: the worker hands its job back at once, not counted as an attempt, and another worker finishes it."""
     log = tmp_path / "runs.log"
     [job_id] = _enqueue(job_db, 1, log, seconds=4)
     workers = {p.pid: p for p in (start_worker(), start_worker())}
@@ -66,13 +68,11 @@ def test_kill_9_of_a_worker_mid_job_is_recovered_by_another(job_db, start_worker
     assert wait_for(lambda: _job(job_db, job_id).status == "completed", LEASE_S + 30)
     assert _job(job_db, job_id).attempts == 2
     assert [r[1] for r in _runs(log, "done")] == [2]
-    assert len(workers) == 2
 
-
-def test_sigterm_hands_the_job_back_without_counting_an_attempt(job_db, start_worker, tmp_path: Path) -> None:
-    log = tmp_path / "runs.log"
+    log = tmp_path / "runs2.log"
     [job_id] = _enqueue(job_db, 1, log, seconds=3)
-    workers = {p.pid: p for p in (start_worker(), start_worker())}
+    new = start_worker()
+    workers[new.pid] = new
     assert wait_for(lambda: _runs(log, "start"), 60)
     owner = workers[_owner_pid(job_db, job_id)]
     t0 = time.monotonic()
@@ -80,7 +80,7 @@ def test_sigterm_hands_the_job_back_without_counting_an_attempt(job_db, start_wo
     owner.wait(10)
     assert time.monotonic() - t0 < 5
     assert not pid_alive(_runs(log, "start")[0][2])
-    assert wait_for(lambda: _job(job_db, job_id).status == "completed", 30)  # the other worker finishes it
+    assert wait_for(lambda: _job(job_db, job_id).status == "completed", 60)  # the other worker finishes it
     assert _job(job_db, job_id).attempts == 1  # the interrupted attempt did not count
     assert [r[1] for r in _runs(log, "done")] == [1]
 
