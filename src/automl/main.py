@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from automl import __version__
-from automl.api import datasets, experiments, health, keys, metrics, models, predictions
+from automl.api import datasets, docs, experiments, health, keys, metrics, models, predictions
 from automl.api.errors import install_error_handlers
 from automl.config import Settings, get_settings
 from automl.db import Database
@@ -42,10 +42,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             app.state.serving.stop()
             app.state.db.dispose()
 
-    app = FastAPI(title="automl", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="automl", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     install_error_handlers(app)
     app.add_middleware(TimingMiddleware)
-    for module in (health, datasets, experiments, models, predictions, keys, metrics):
+    for module in (health, docs, datasets, experiments, models, predictions, keys, metrics):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
