@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -152,6 +153,7 @@ def main() -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)  # the CSV, the server's data dir and its log
     size_mb = len(data) / 2**20
     print(json.dumps({
         "rows": ds["n_rows"], "cols": ds["n_cols"], "file_mb": round(size_mb, 1),
