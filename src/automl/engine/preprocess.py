@@ -111,6 +111,22 @@ class TextEmbedding(TransformerMixin, BaseEstimator):
         return np.asarray([f"{col}_svd{i}" for i in range(self.svd_.n_components)], dtype=object)
 
 
+class ClipToRange(TransformerMixin, BaseEstimator):
+    """Clip numeric columns to the training range: linear models must not extrapolate from outliers."""
+
+    def fit(self, X: np.ndarray, y: object = None) -> ClipToRange:
+        X = np.asarray(X, dtype=float)
+        self.low_ = np.nanmin(X, axis=0) if len(X) else np.zeros(X.shape[1])
+        self.high_ = np.nanmax(X, axis=0) if len(X) else np.zeros(X.shape[1])
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(X, dtype=float), self.low_, self.high_)
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        return np.asarray(input_features, dtype=object)
+
+
 def _text_pipe(style: str, n_rows: int) -> object:
     if style == "linear":
         vec = TfidfVectorizer(max_features=5000, min_df=2, sublinear_tf=True)
@@ -138,7 +154,9 @@ def build_preprocessor(
             parts.append(("num", "passthrough", list(plan.numeric)))
         else:
             steps: list[object] = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)]
-            parts.append(("num", make_pipeline(*steps, *([StandardScaler()] if scale else [])), list(plan.numeric)))
+            if scale:
+                steps += [ClipToRange(), StandardScaler()]
+            parts.append(("num", make_pipeline(*steps), list(plan.numeric)))
     if plan.datetime:
         steps = [FunctionTransformer(datetime_parts, feature_names_out=_datetime_names)]
         if style not in ("nan_ok", "lightgbm", "catboost"):
