@@ -98,3 +98,11 @@ def test_delete_removes_rows_and_files_but_not_while_an_experiment_runs(
     with db.session() as s:
         assert s.get(Experiment, exp.id) is None
     assert client.delete(f"/api/datasets/{ds['id']}").status_code == 404
+
+
+def test_preview_of_a_dataset_whose_file_vanished_is_a_404(client: TestClient, settings: Settings) -> None:
+    ds = upload(client, "d.csv", frame().to_csv(index=False).encode()).json()
+    for p in settings.datasets_dir.glob("*.parquet"):
+        p.unlink()
+    r = client.get(f"/api/datasets/{ds['id']}/preview?rows=5")
+    assert r.status_code == 404 and "missing" in r.json()["detail"]

@@ -90,7 +90,10 @@ def dataset_path(storage: Storage, dataset: Dataset) -> Path:
 def preview(storage: Storage, dataset: Dataset, *, rows: int = 20) -> dict[str, Any]:
     """The first `rows` rows as records (JSON-safe values), read from the stored Parquet."""
     rows = max(0, min(rows, MAX_PREVIEW_ROWS))
-    parquet = pq.ParquetFile(dataset_path(storage, dataset))
+    try:
+        parquet = pq.ParquetFile(dataset_path(storage, dataset))
+    except FileNotFoundError:
+        raise NotFound(f"the stored data of dataset {dataset.id} is missing; upload it again") from None
     names = parquet.schema_arrow.names
     records: list[dict[str, Any]] = []
     if rows:
