@@ -18,6 +18,7 @@ from automl.engine.errors import EngineError
 from automl.engine.evaluate import TIMING_ROWS, Holdout, importance, model_result
 from automl.engine.model import FittedModel
 from automl.engine.preprocess import ColumnPlan
+from automl.engine.refit import refit_members, refit_seconds
 from automl.engine.results import FitResult, ModelResult
 from automl.engine.search import Finished, Search
 from automl.engine.validation import cv_folds, holdout_split, n_folds_for
@@ -31,11 +32,12 @@ class Budget:
     start: float
     total: float
     ensemble_predict_s: float = 0.0  # measured: what predicting with the likely ensemble members costs
+    refit_s: float = 0.0  # expected: refitting the likely ensemble members once
 
     @property
     def end_reserve(self) -> float:
-        """Ensemble selection, its timing and importance; kept out of the search."""
-        return min(0.3 * self.total, 1.0 + 0.1 * self.total + 3 * self.ensemble_predict_s)
+        """Ensemble selection, its refit, timing and importance; kept out of the search."""
+        return min(0.4 * self.total, 1.0 + 0.1 * self.total + 3 * self.ensemble_predict_s + self.refit_s)
 
     @property
     def search_deadline(self) -> float:
@@ -90,9 +92,10 @@ class AutoML:
             balanced=data.classes is not None and data.metric.name != "log_loss"
             and np.bincount(y).min() / len(y) < IMBALANCE_SHARE,
         )
-        run = _Run(self, data, holdout, budget)
+        plan = ColumnPlan.from_kinds(X, data.kinds)
+        run = _Run(self, data, holdout, budget, refit=_RefitInputs(ctx, plan, X, y, n_folds))
         search = Search(
-            ctx=ctx, plan=ColumnPlan.from_kinds(X, data.kinds), X=X, y=y,
+            ctx=ctx, plan=plan, X=X, y=y,
             folds=cv_folds(y, problem_type=data.problem_type, n_folds=n_folds, seed=self.seed), metric=data.metric,
             deadline=lambda: budget.search_deadline, on_finished=run.add, should_stop=self.should_stop,
         )
@@ -102,7 +105,7 @@ class AutoML:
             raise EngineError("Training was stopped before any model finished.")
         if not self.should_stop():
             self._progress("ensembling", budget.elapsed() / budget.total, "Greedy ensemble selection")
-            run.add_ensemble(finished, y)
+            run.add_ensemble(finished)
         self._progress("finalizing", budget.elapsed() / budget.total, "Ranking models")
         leaderboard = run.leaderboard()
         best = leaderboard[0]
@@ -131,11 +134,23 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+@dataclass(frozen=True)
+class _RefitInputs:
+    ctx: TaskContext
+    plan: ColumnPlan
+    X: pd.DataFrame
+    y: np.ndarray
+    n_folds: int
+
+
 class _Run:
     """Collects ModelResults as candidates finish, so `on_model` fires as soon as each exists."""
 
-    def __init__(self, automl: AutoML, data: PreparedData, holdout: Holdout, budget: Budget) -> None:
-        self.automl, self.data, self.holdout, self.budget = automl, data, holdout, budget
+    def __init__(
+        self, automl: AutoML, data: PreparedData, holdout: Holdout, budget: Budget, *, refit: _RefitInputs
+    ) -> None:
+        self.automl, self.data, self.holdout, self.budget, self.refit = automl, data, holdout, budget, refit
+        self.fit_s: dict[str, float] = {}
         self.results: list[ModelResult] = []
         self.holdout_preds: dict[str, np.ndarray] = {}
         self.best_cv: float | None = None
@@ -151,8 +166,11 @@ class _Run:
         self.results.append(result)
         self.predict_s[result.key] = result.predict_ms_per_row * TIMING_ROWS / 1000
         loss = self.data.metric.loss
-        top = sorted(self.results, key=lambda r: loss(r.cv_score))[:5]
-        self.budget.ensemble_predict_s = sum(self.predict_s[r.key] for r in top if not r.is_ensemble)
+        top = [r for r in sorted(self.results, key=lambda r: loss(r.cv_score)) if not r.is_ensemble][:5]
+        self.budget.ensemble_predict_s = sum(self.predict_s[r.key] for r in top)
+        self.budget.refit_s = refit_seconds(
+            [self.fit_s.get(r.key, 0.0) for r in top], self.refit.n_folds, self.refit.ctx.n_jobs
+        )
         if self.automl.on_model is not None:
             self.automl.on_model(result)
         self.automl._progress(
@@ -160,6 +178,7 @@ class _Run:
         )
 
     def add(self, f: Finished) -> None:
+        self.fit_s[f.key] = f.fit_seconds
         model = self._model(f.candidate.algorithm, [(p, 1.0) for p in f.pipelines])
         pred = model.predict_raw(self.holdout.X)
         self.holdout_preds[f.key] = pred
@@ -174,25 +193,38 @@ class _Run:
             importance_seconds=seconds if is_best else 0.0, importance_required=False,
         ))
 
-    def add_ensemble(self, finished: list[Finished], y: np.ndarray) -> None:
-        metric = self.data.metric
+    def add_ensemble(self, finished: list[Finished]) -> None:
+        metric, r = self.data.metric, self.refit
         top = sorted(finished, key=lambda f: metric.loss(f.cv_score))[:ENSEMBLE_SIZE]
         if len(top) < 2:
             return
         start = time.monotonic()
-        weights, score = ensemble_selection([f.oof for f in top], y, metric)
+        weights, score = ensemble_selection([f.oof for f in top], r.y, metric)
         chosen = [(f, w) for f, w in zip(top, weights, strict=True) if w > 0]
-        members = [(p, w / len(f.pipelines)) for f, w in chosen for p in f.pipelines]
-        pred = sum(w * self.holdout_preds[f.key] for f, w in chosen)
+        params: dict[str, Any] = {"weights": {f.key: round(float(w), 4) for f, w in chosen}}
+        expected = refit_seconds([f.fit_seconds for f, _ in chosen], r.n_folds, r.ctx.n_jobs)
+        # leave room for timing and importance after the refit; else serve the bagged fold models
+        if time.monotonic() + expected < self.budget.deadline - 0.15 * self.budget.total:
+            pipes = refit_members(
+                [(f.candidate, f.params) for f, _ in chosen], r.ctx, r.plan, r.X, r.y,
+                deadline=self.budget.deadline - 0.1 * self.budget.total,
+            )
+            model = self._model("weighted_ensemble", [(p, w) for p, (_, w) in zip(pipes, chosen, strict=True)])
+            pred = model.predict_raw(self.holdout.X)
+            params["refit"] = "full"
+        else:
+            bagged = [(p, w / len(f.pipelines)) for f, w in chosen for p in f.pipelines]
+            model = self._model("weighted_ensemble", bagged)
+            pred = sum(w * self.holdout_preds[f.key] for f, w in chosen)
+            params["refit"] = "bagged folds"
         self._publish(model_result(
-            key="ensemble", algorithm="weighted_ensemble",
-            params={"weights": {f.key: round(float(w), 4) for f, w in chosen}}, cv_score=score,
+            key="ensemble", algorithm="weighted_ensemble", params=params, cv_score=score,
             fit_seconds=time.monotonic() - start + sum(f.fit_seconds for f, _ in chosen),
-            model=self._model("weighted_ensemble", members), holdout=self.holdout, pred=pred, is_ensemble=True,
+            model=model, holdout=self.holdout, pred=pred, is_ensemble=True,
             importance_seconds=0.6 * (self.budget.deadline - time.monotonic()), importance_required=True,
         ), stage="ensembling")
 
     def leaderboard(self) -> list[ModelResult]:
-        """Best CV first; on a tie the single model wins (simpler, cheaper to serve)."""
+        """Best CV first; on a tie the model that is cheaper to serve wins."""
         loss = self.data.metric.loss
-        return sorted(self.results, key=lambda r: (loss(r.cv_score), r.is_ensemble))
+        return sorted(self.results, key=lambda r: (loss(r.cv_score), r.predict_ms_per_row))

@@ -42,8 +42,18 @@ class FittedModel:
         return coerce_frame(df, self.kinds)
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
-        """Internal form on an already-coerced frame: (n, K) probabilities or regression values."""
-        return sum(w * predict_internal(pipe, X, self.n_classes) for pipe, w in self.members)
+        """Internal form on an already-coerced frame: (n, K) probabilities or regression values.
+
+        Members that share a fitted preprocessor (a refitted ensemble) transform the input once.
+        """
+        transformed: dict[int, Any] = {}
+        total: Any = 0.0
+        for pipe, w in self.members:
+            prep = pipe[0]
+            if id(prep) not in transformed:
+                transformed[id(prep)] = prep.transform(X)
+            total = total + w * predict_internal(pipe[-1], transformed[id(prep)], self.n_classes)
+        return np.asarray(total)
 
     def predict(self, df: Any) -> np.ndarray:
         raw = self.predict_raw(self._frame(df))

@@ -57,6 +57,7 @@ class Search:
     errors: list[str] = field(default_factory=list)
     _fold_seconds: dict[str, list[float]] = field(default_factory=dict)  # observed seconds per fold, by family
     _counters: dict[str, int] = field(default_factory=dict)
+    wasted: bool = False
 
     def remaining(self) -> float:
         return self.deadline() - time.monotonic()
@@ -87,6 +88,8 @@ class Search:
         return estimate is None or estimate * len(self.folds) < self.remaining()
 
     def _try(self, cand: Candidate, params: Params, trial: optuna.Trial | None = None) -> Finished | None:
+        """None when skipped, failed or stopped; `self.wasted` says whether it was skipped or failed."""
+        self.wasted = True
         if not self._affordable(cand):
             log.info("skipping %s: not expected to fit the remaining budget", cand.name)
             return None
@@ -115,6 +118,7 @@ class Search:
             self.errors.append(f"{cand.name}: {exc}")
             return None
         self._fold_seconds.setdefault(cand.name, []).append(outcome.seconds / len(outcome.pipelines))
+        self.wasted = False
         if not outcome.complete:
             return None
         n = self._counters.get(cand.name, 0) + 1
@@ -157,7 +161,7 @@ class Search:
             params = cand.suggest(trial, self.ctx)
             done = self._try(cand, params, trial)
             if done is None:
-                failures += 1
+                failures = failures + 1 if self.wasted else 0  # a pruned trial is progress, not a failure
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             else:
                 failures = 0

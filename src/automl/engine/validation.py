@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,13 +46,16 @@ def cv_folds(y: np.ndarray, *, problem_type: str, n_folds: int, seed: int) -> li
     return list(splitter.split(np.zeros(len(y)), y))
 
 
-def predict_internal(pipe: Pipeline, X: pd.DataFrame, n_classes: int) -> np.ndarray:
-    """Probabilities over all K encoded classes (a fold may have missed one), or regression values."""
+def predict_internal(est: Any, X: Any, n_classes: int) -> np.ndarray:
+    """Probabilities over all K encoded classes (a fold may have missed one), or regression values.
+
+    `est` is a whole pipeline or, on already transformed input, its final model.
+    """
     if n_classes == 0:
-        return np.asarray(pipe.predict(X), dtype=float)
-    proba = np.asarray(pipe.predict_proba(X), dtype=float)
-    out = np.zeros((len(X), n_classes))
-    out[:, np.asarray(pipe[-1].classes_, dtype=int)] = proba
+        return np.asarray(est.predict(X), dtype=float)
+    proba = np.asarray(est.predict_proba(X), dtype=float)
+    out = np.zeros((proba.shape[0], n_classes))
+    out[:, np.asarray(est.classes_, dtype=int)] = proba
     return out
 
 
