@@ -204,7 +204,7 @@ class _Run:
         params: dict[str, Any] = {"weights": {f.key: round(float(w), 4) for f, w in chosen}}
         expected = refit_seconds([f.fit_seconds for f, _ in chosen], r.n_folds, r.ctx.n_jobs)
         # leave room for timing and importance after the refit; else serve the bagged fold models
-        if time.monotonic() + expected < self.budget.deadline - 0.15 * self.budget.total:
+        if time.monotonic() + expected < self.budget.deadline - 0.05 * self.budget.total:
             pipes = refit_members(
                 [(f.candidate, f.params) for f, _ in chosen], r.ctx, r.plan, r.X, r.y,
                 deadline=self.budget.deadline - 0.1 * self.budget.total,
