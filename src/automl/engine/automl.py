@@ -152,7 +152,6 @@ class _Run:
         self.automl, self.data, self.holdout, self.budget, self.refit = automl, data, holdout, budget, refit
         self.fit_s: dict[str, float] = {}
         self.results: list[ModelResult] = []
-        self.holdout_preds: dict[str, np.ndarray] = {}
         self.best_cv: float | None = None
         self.predict_s: dict[str, float] = {}  # seconds to predict the timing batch, per model
 
@@ -181,7 +180,6 @@ class _Run:
         self.fit_s[f.key] = f.fit_seconds
         model = self._model(f.candidate.algorithm, [(p, 1.0) for p in f.pipelines])
         pred = model.predict_raw(self.holdout.X)
-        self.holdout_preds[f.key] = pred
         metric = self.data.metric
         is_best = self.best_cv is None or metric.better(f.cv_score, self.best_cv)
         self.best_cv = f.cv_score if is_best else self.best_cv
@@ -203,20 +201,19 @@ class _Run:
         chosen = [(f, w) for f, w in zip(top, weights, strict=True) if w > 0]
         params: dict[str, Any] = {"weights": {f.key: round(float(w), 4) for f, w in chosen}}
         expected = refit_seconds([f.fit_seconds for f, _ in chosen], r.n_folds, r.ctx.n_jobs)
-        # leave room for timing and importance after the refit; else serve the bagged fold models
+        # leave room for timing and importance after the refit; short of time, serve one fold model per
+        # member instead: never the k-fold bags, which make every prediction k times slower
         if time.monotonic() + expected < self.budget.deadline - 0.05 * self.budget.total:
             pipes = refit_members(
                 [(f.candidate, f.params) for f, _ in chosen], r.ctx, r.plan, r.X, r.y,
                 deadline=self.budget.deadline - 0.1 * self.budget.total,
             )
-            model = self._model("weighted_ensemble", [(p, w) for p, (_, w) in zip(pipes, chosen, strict=True)])
-            pred = model.predict_raw(self.holdout.X)
             params["refit"] = "full"
         else:
-            bagged = [(p, w / len(f.pipelines)) for f, w in chosen for p in f.pipelines]
-            model = self._model("weighted_ensemble", bagged)
-            pred = sum(w * self.holdout_preds[f.key] for f, w in chosen)
-            params["refit"] = "bagged folds"
+            pipes = [f.pipelines[0] for f, _ in chosen]
+            params["refit"] = "first fold"
+        model = self._model("weighted_ensemble", [(p, w) for p, (_, w) in zip(pipes, chosen, strict=True)])
+        pred = model.predict_raw(self.holdout.X)
         self._publish(model_result(
             key="ensemble", algorithm="weighted_ensemble", params=params, cv_score=score,
             fit_seconds=time.monotonic() - start + sum(f.fit_seconds for f, _ in chosen),
