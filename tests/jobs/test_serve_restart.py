@@ -17,7 +17,7 @@ from automl.services import experiments as svc
 from automl.storage import Storage
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Two `serve` start-ups cost about a minute on this box: PostgreSQL's run is in the slow set."""
     if request.param == "sqlite":
