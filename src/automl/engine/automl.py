@@ -150,10 +150,8 @@ class _Run:
         self, automl: AutoML, data: PreparedData, holdout: Holdout, budget: Budget, *, refit: _RefitInputs
     ) -> None:
         self.automl, self.data, self.holdout, self.budget, self.refit = automl, data, holdout, budget, refit
-        self.fit_s: dict[str, float] = {}
         self.results: list[ModelResult] = []
         self.best_cv: float | None = None
-        self.predict_s: dict[str, float] = {}  # seconds to predict the timing batch, per model
 
     def _model(self, algorithm: str, members: list[tuple[Any, float]]) -> FittedModel:
         return FittedModel(
@@ -163,12 +161,12 @@ class _Run:
 
     def _publish(self, result: ModelResult, *, stage: str = "searching") -> None:
         self.results.append(result)
-        self.predict_s[result.key] = result.predict_ms_per_row * TIMING_ROWS / 1000
         loss = self.data.metric.loss
         top = [r for r in sorted(self.results, key=lambda r: loss(r.cv_score)) if not r.is_ensemble][:5]
-        self.budget.ensemble_predict_s = sum(self.predict_s[r.key] for r in top)
+        # seconds the likely ensemble members take to predict the timing batch
+        self.budget.ensemble_predict_s = sum(r.predict_ms_per_row for r in top) * TIMING_ROWS / 1000
         self.budget.refit_s = refit_seconds(
-            [self.fit_s.get(r.key, 0.0) for r in top], self.refit.n_folds, self.refit.ctx.n_jobs
+            [r.fit_seconds for r in top], self.refit.n_folds, self.refit.ctx.n_jobs
         )
         if self.automl.on_model is not None:
             self.automl.on_model(result)
@@ -177,7 +175,6 @@ class _Run:
         )
 
     def add(self, f: Finished) -> None:
-        self.fit_s[f.key] = f.fit_seconds
         model = self._model(f.candidate.algorithm, [(p, 1.0) for p in f.pipelines])
         pred = model.predict_raw(self.holdout.X)
         metric = self.data.metric
