@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any
 
@@ -13,6 +14,12 @@ from sklearn.base import BaseEstimator
 from automl.engine.candidates.base import Candidate, Params, TaskContext, min_gain, register
 
 _BASE = {"n_estimators": 5000, "subsample_freq": 1, "verbose": -1}
+# lightgbm >= 4.6 takes eval_X / eval_y and deprecates eval_set
+_EVAL_XY = "eval_X" in inspect.signature(lgb.LGBMModel.fit).parameters
+
+
+def eval_kwargs(X_val: Any, y_val: np.ndarray) -> dict[str, Any]:
+    return {"eval_X": (X_val,), "eval_y": (y_val,)} if _EVAL_XY else {"eval_set": [(X_val, y_val)]}
 
 
 def _deadline_callback(deadline: float) -> Any:
@@ -65,4 +72,4 @@ class LightGBM(Candidate):
         # without a minimum gain, plateaus (e.g. all-categorical data) never trigger early stopping
         min_delta = min_gain(y, classification=isinstance(est, lgb.LGBMClassifier))
         callbacks = [lgb.early_stopping(50, verbose=False, min_delta=min_delta), _deadline_callback(deadline)]
-        return est.fit(X, y, eval_set=[(X_val, y_val)], callbacks=callbacks)
+        return est.fit(X, y, **eval_kwargs(X_val, y_val), callbacks=callbacks)

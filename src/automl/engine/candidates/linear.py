@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import optuna
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LinearRegression, LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
@@ -9,6 +11,12 @@ from sklearn.linear_model import LinearRegression, LogisticRegression, LogisticR
 from automl.engine.candidates.base import Candidate, Params, TaskContext, register
 
 _CS = [0.003, 0.03, 0.3, 3.0, 30.0]
+# scikit-learn >= 1.8 warns unless the L2-only path and the new fitted attributes are asked for explicitly
+_LRCV_ARGS = inspect.signature(LogisticRegressionCV).parameters
+_LRCV_EXTRA = {
+    **({"l1_ratios": (0.0,)} if "l1_ratios" in _LRCV_ARGS else {}),
+    **({"use_legacy_attributes": False} if "use_legacy_attributes" in _LRCV_ARGS else {}),
+}
 
 
 @register
@@ -48,7 +56,9 @@ class RegularisedLinear(Candidate):
             weight = "balanced" if ctx.balanced else None
             if c == "cv":
                 scoring = "roc_auc" if ctx.problem_type == "binary" else "neg_log_loss"
-                return LogisticRegressionCV(Cs=_CS, cv=3, max_iter=500, scoring=scoring, class_weight=weight)
+                return LogisticRegressionCV(
+                    Cs=_CS, cv=3, max_iter=500, scoring=scoring, class_weight=weight, **_LRCV_EXTRA
+                )
             return LogisticRegression(C=c, max_iter=2000, class_weight=weight)
         if c == "cv":
             return RidgeCV(alphas=[1.0 / x for x in _CS])
