@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from automl.engine.fastpath import FastModel, compile_verified, synthetic_rows
 from automl.engine.kinds import coerce_frame
 from automl.engine.validation import predict_internal
 
@@ -17,7 +18,12 @@ class FittedModel:
 
     A single candidate's members are its k fold models (equal weights: bagging); the
     ensemble's members are the union of its candidates' fold models, weighted.
+
+    `compile_fast` adds a verified compiled form of the same members (engine/fastpath.py) that
+    `predict`/`predict_proba` use when present; `predict_raw` always runs the pipelines themselves.
     """
+
+    fast: FastModel | None = None  # class default: artifacts pickled before the fast path have none
 
     def __init__(
         self, *, algorithm: str, problem_type: str, classes: np.ndarray | None, kinds: dict[str, str],
@@ -55,8 +61,30 @@ class FittedModel:
             total = total + w * predict_internal(pipe[-1], transformed[id(prep)], self.n_classes)
         return np.asarray(total)
 
+    def compile_fast(self, sample: pd.DataFrame | None = None) -> bool:
+        """Compile the members for serving, checked against the pipelines on `sample` (raw input rows;
+        by default rows made from the input schema). False, and the regular path, when they disagree."""
+        self.fast = None
+        rows = synthetic_rows(self.input_schema) if sample is None else sample
+        self.fast = compile_verified(
+            self.kinds, self.members, self.n_classes, lambda rows: self.predict_raw(self._frame(rows)), rows
+        )
+        return self.fast is not None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("fast", None)  # derived: rebuilt (and re-verified) by whoever loads the artifact
+        return state
+
+    def _raw_from_input(self, df: Any) -> tuple[np.ndarray, pd.Index]:
+        if not isinstance(df, pd.DataFrame):
+            df = pd.DataFrame([df]) if isinstance(df, dict) else pd.DataFrame(df)
+        if self.fast is not None:
+            return self.fast.predict_raw(df), df.index
+        return self.predict_raw(coerce_frame(df, self.kinds)), df.index
+
     def predict(self, df: Any) -> np.ndarray:
-        raw = self.predict_raw(self._frame(df))
+        raw, _ = self._raw_from_input(df)
         if self.classes_ is None:
             return raw
         return self.classes_[raw.argmax(axis=1)]
@@ -64,8 +92,8 @@ class FittedModel:
     def predict_proba(self, df: Any) -> pd.DataFrame:
         if self.classes_ is None:
             raise AttributeError("predict_proba is only available for classifiers")
-        frame = self._frame(df)
-        return pd.DataFrame(self.predict_raw(frame), columns=list(self.classes_), index=frame.index)
+        raw, index = self._raw_from_input(df)
+        return pd.DataFrame(raw, columns=list(self.classes_), index=index)
 
     def __repr__(self) -> str:
         return f"FittedModel({self.algorithm!r}, {self.problem_type!r}, members={len(self.members)})"
