@@ -24,7 +24,14 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.special import expit, softmax
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
 from sklearn.pipeline import Pipeline
@@ -288,53 +295,98 @@ class CompiledTransformer:
 
 # -- models -------------------------------------------------------------------------------------------------
 
-class _Forest:
-    """A random forest / extra-trees ensemble as flat node arrays, all trees walked at once.
+class _Trees:
+    """Decision trees as flat node arrays, all trees walked at once, one level per numpy step.
 
-    sklearn calls each tree in turn (tens of microseconds apiece: 300 trees are ~10 ms for one row);
-    walking every tree one level per numpy step costs the depth of the trees instead. Used for small
-    batches only: the (rows x trees) node matrix grows with both.
+    scikit-learn calls each tree in turn: tens of microseconds apiece for random forests, and an OpenMP
+    region per tree for HistGradientBoosting (about a millisecond each for one row). Walking every tree
+    together costs the depth of the trees instead. For small batches only: the (rows x trees) node
+    matrix grows with both.
     """
 
     MAX_CELLS = 200_000  # rows x trees
 
-    def __init__(self, est: Any) -> None:
-        trees = [t.tree_ for t in est.estimators_]
-        sizes = np.array([t.node_count for t in trees])
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    def __init__(self, trees: list[dict[str, np.ndarray]], *, float32: bool) -> None:
+        sizes = np.array([len(t["left"]) for t in trees])
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
         self.roots = offsets
-        shift = lambda a, off: np.where(a >= 0, a + off, -1)  # noqa: E731
-        self.left = np.concatenate([shift(t.children_left, o) for t, o in zip(trees, offsets, strict=True)])
-        self.right = np.concatenate([shift(t.children_right, o) for t, o in zip(trees, offsets, strict=True)])
-        self.feature = np.concatenate([np.maximum(t.feature, 0) for t in trees])
-        self.threshold = np.concatenate([t.threshold for t in trees])
-        self.missing_left = np.concatenate([
-            getattr(t, "missing_go_to_left", np.zeros(t.node_count, dtype=np.uint8)) for t in trees
-        ]).astype(bool)
-        values = np.concatenate([t.value[:, 0, :] for t in trees])
-        self.classifier = hasattr(est, "classes_")
-        if self.classifier:  # each tree's class shares, as DecisionTreeClassifier.predict_proba normalises them
-            totals = values.sum(axis=1, keepdims=True)
-            values = values / np.where(totals == 0, 1.0, totals)
-        self.values = values
+        self.left = np.concatenate([np.where(t["left"] >= 0, t["left"] + o, -1) for t, o in zip(trees, offsets,
+                                                                                                  strict=True)])
+        self.right = np.concatenate([np.where(t["right"] >= 0, t["right"] + o, -1) for t, o in zip(trees, offsets,
+                                                                                                     strict=True)])
+        self.feature = np.concatenate([np.maximum(t["feature"], 0) for t in trees]).astype(np.intp)
+        self.threshold = np.concatenate([t["threshold"] for t in trees])
+        self.missing_left = np.concatenate([t["missing_left"] for t in trees]).astype(bool)
+        self.float32 = float32  # sklearn's classic trees compare float32 features
         self.n_trees = len(trees)
 
     def fits(self, n_rows: int) -> bool:
         return n_rows * self.n_trees <= self.MAX_CELLS
 
-    def __call__(self, A: np.ndarray) -> np.ndarray:
-        X = np.asarray(A, dtype=np.float32)  # sklearn's trees compare float32 features
+    def leaves(self, A: np.ndarray) -> np.ndarray:
+        X = np.asarray(A, dtype=np.float32 if self.float32 else np.float64)
         rows = np.arange(len(X))[:, None]
         node = np.broadcast_to(self.roots, (len(X), self.n_trees)).copy()
         while True:
             inner = self.left[node] >= 0
             if not inner.any():
-                break
+                return node
             x = X[rows, self.feature[node]]
             go_left = np.where(np.isnan(x), self.missing_left[node], x <= self.threshold[node])
             node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
-        out = self.values[node].mean(axis=1)
+
+
+class _Forest:
+    """RandomForest / ExtraTrees: the mean of the trees' leaf values (class shares, normalised per leaf)."""
+
+    def __init__(self, est: Any) -> None:
+        trees = [t.tree_ for t in est.estimators_]
+        self.trees = _Trees([{
+            "left": t.children_left, "right": t.children_right, "feature": t.feature, "threshold": t.threshold,
+            "missing_left": getattr(t, "missing_go_to_left", np.zeros(t.node_count, dtype=np.uint8)),
+        } for t in trees], float32=True)
+        values = np.concatenate([t.value[:, 0, :] for t in trees])
+        self.classifier = hasattr(est, "classes_")
+        if self.classifier:  # as DecisionTreeClassifier.predict_proba normalises them
+            totals = values.sum(axis=1, keepdims=True)
+            values = values / np.where(totals == 0, 1.0, totals)
+        self.values = values
+
+    def __call__(self, A: np.ndarray) -> np.ndarray:
+        out = self.values[self.trees.leaves(A)].mean(axis=1)
         return out if self.classifier else out[:, 0]
+
+
+class _HistBoosting:
+    """HistGradientBoosting without categorical splits: baseline + the sum of each class's trees, then the link."""
+
+    def __init__(self, est: Any) -> None:
+        loss = getattr(est, "loss", None)
+        if loss not in ("log_loss", "squared_error"):
+            raise Unsupported(f"HistGradientBoosting loss {loss!r}")
+        predictors = [tree for iteration in est._predictors for tree in iteration]
+        nodes = [p.nodes for p in predictors]
+        if any(n["is_categorical"].any() for n in nodes):
+            raise Unsupported("HistGradientBoosting with categorical splits")
+        self.trees = _Trees([{
+            "left": np.where(n["is_leaf"] == 1, -1, n["left"].astype(np.intp)),
+            "right": np.where(n["is_leaf"] == 1, -1, n["right"].astype(np.intp)),
+            "feature": n["feature_idx"], "threshold": n["num_threshold"], "missing_left": n["missing_go_to_left"],
+        } for n in nodes], float32=False)
+        self.values = np.concatenate([n["value"] for n in nodes])
+        self.n_outputs = len(est._predictors[0])
+        self.baseline = np.asarray(est._baseline_prediction, dtype=np.float64).ravel()
+        self.classifier = hasattr(est, "classes_")
+
+    def __call__(self, A: np.ndarray) -> np.ndarray:
+        leaf_values = self.values[self.trees.leaves(A)]  # (rows, iterations * outputs)
+        raw = leaf_values.reshape(len(leaf_values), -1, self.n_outputs).sum(axis=1) + self.baseline
+        if not self.classifier:
+            return raw[:, 0]
+        if self.n_outputs == 1:
+            p = expit(raw[:, 0])
+            return np.column_stack([1.0 - p, p])
+        return softmax(raw, axis=1)
 
 
 def _linear(est: Any, n_classes: int) -> Callable[[Any], np.ndarray] | None:
@@ -376,7 +428,11 @@ class CompiledEstimator:
         self.n_classes = n_classes
         self.booster = getattr(est, "booster_", None) if type(est).__module__.startswith("lightgbm") else None
         forests = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
-        self.forest = _Forest(est) if isinstance(est, forests) and est.n_outputs_ == 1 else None
+        self.trees: _Forest | _HistBoosting | None = None
+        if isinstance(est, forests) and est.n_outputs_ == 1:
+            self.trees = _Forest(est)
+        elif isinstance(est, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+            self.trees = _HistBoosting(est)
         self.classes = None if n_classes == 0 else np.asarray(est.classes_, dtype=int)
         self.direct = _linear(est, n_classes) or _xgboost(est)
 
@@ -391,8 +447,8 @@ class CompiledEstimator:
             raw = self._lightgbm(A, threads)
         elif self.direct is not None and not sp.issparse(A):
             raw = self.direct(A)
-        elif self.forest is not None and self.forest.fits(A.shape[0]) and not sp.issparse(A):
-            raw = self.forest(A)
+        elif self.trees is not None and self.trees.trees.fits(A.shape[0]) and not sp.issparse(A):
+            raw = self.trees(A)
         elif self.n_classes == 0:
             return np.asarray(self.est.predict(A), dtype=np.float64)
         else:

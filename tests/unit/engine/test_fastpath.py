@@ -77,13 +77,13 @@ def test_each_family_compiles_and_matches_on_mixed_columns(mixed: pd.DataFrame, 
 
 
 def test_multiclass_and_regression_ensembles_match(iris: pd.DataFrame, diabetes: pd.DataFrame) -> None:
-    clf = _fitted(iris, "target", ["lightgbm", "ridge", "xgboost"])
+    clf = _fitted(iris, "target", ["lightgbm", "ridge", "xgboost", "hist_gradient_boosting", "random_forest"])
     assert clf.compile_fast()
     rows = iris.drop(columns=["target"]).astype(object)
     np.testing.assert_allclose(clf.predict_proba(rows).to_numpy(), _regular(clf, rows), rtol=1e-6, atol=1e-8)
     assert list(clf.predict(rows.head(3))) == list(_regular(clf, rows.head(3)).argmax(axis=1).choose(clf.classes_))
 
-    reg = _fitted(diabetes, "target", ["lightgbm", "ridge", "extra_trees"])
+    reg = _fitted(diabetes, "target", ["lightgbm", "ridge", "extra_trees", "hist_gradient_boosting"])
     assert reg.compile_fast()
     rows = diabetes.drop(columns=["target"])
     np.testing.assert_allclose(reg.predict(rows), _regular(reg, rows), rtol=1e-6, atol=1e-6)
