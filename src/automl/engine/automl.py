@@ -13,7 +13,7 @@ import pandas as pd
 
 from automl.engine.candidates import TaskContext
 from automl.engine.dataprep import IMBALANCE_SHARE, PreparedData, prepare
-from automl.engine.ensemble import ensemble_selection
+from automl.engine.ensemble import ensemble_selection, prune_for_speed
 from automl.engine.errors import EngineError
 from automl.engine.evaluate import TIMING_ROWS, Holdout, importance, model_result
 from automl.engine.model import FittedModel
@@ -195,6 +195,8 @@ class _Run:
             return
         start = time.monotonic()
         weights, score = ensemble_selection([f.oof for f in top], r.y, metric)
+        cost = {res.key: res.predict_ms_per_row for res in self.results}
+        weights, score = prune_for_speed([f.oof for f in top], r.y, metric, weights, [cost[f.key] for f in top])
         chosen = [(f, w) for f, w in zip(top, weights, strict=True) if w > 0]
         params: dict[str, Any] = {"weights": {f.key: round(float(w), 4) for f, w in chosen}}
         expected = refit_seconds([f.fit_seconds for f, _ in chosen], r.n_folds, r.ctx.n_jobs)
