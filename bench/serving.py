@@ -5,7 +5,8 @@
 Starts `automl serve` (one embedded worker) on a free port with a scratch data dir, records a LightGBM
 pipeline (the engine's LightGBM preprocessing: native categoricals) trained on 20 columns as a model,
 deploys it through the API, then measures over keep-alive HTTP connections:
-  - GET /healthz p50 (the HTTP floor), the pipeline's in-process single-row predict p50,
+  - GET /healthz p50 (the HTTP floor), the pipeline's in-process single-row predict p50 as served (the
+    verified fast path, engine/fastpath.py) and through scikit-learn's own transform/predict for reference,
   - single-row POST /api/v1/predict p50 / p99 over N sequential requests,
   - 16 concurrent clients for S seconds (errors, throughput),
   - batch scoring of R rows x 20 columns end to end: upload, job, download.
@@ -146,19 +147,32 @@ def latency(port: int, model_id: int, model: Any, row: dict[str, Any], n: int) -
     c = Client(port)
     path, body = f"/api/v1/predict/{model_id}", {"data": [row]}
     frame = pd.DataFrame([row])
+    fast = model.fast
+    assert fast is not None, "the fast path did not verify for the bench model"
+
+    def regular() -> None:  # the same pipelines through scikit-learn (the path before engine/fastpath.py)
+        model.fast = None
+        try:
+            model.predict(frame)
+        finally:
+            model.fast = fast
+
     for _ in range(50):  # warm every path
         c.request("POST", path, body)
         c.request("GET", "/healthz")
         model.predict(frame)
-    floor, lat, inproc = [], [], []
+        regular()
+    floor, lat, inproc, inproc_regular = [], [], [], []
     before = server_predict_seconds(c, model_id)
     for _ in range(n):
         floor += time_calls(lambda: c.request("GET", "/healthz"), 1)
         lat += time_calls(lambda: c.request("POST", path, body), 1)
         inproc += time_calls(lambda: model.predict(frame), 1)
+        inproc_regular += time_calls(regular, 1)
     after = server_predict_seconds(c, model_id)
     p50 = {name: percentile(v, 0.5) for name, v in (("floor", floor), ("lat", lat), ("inproc", inproc))}
     return {"healthz_p50_ms": p50["floor"], "inprocess_predict_p50_ms": p50["inproc"],
+            "inprocess_sklearn_predict_p50_ms": percentile(inproc_regular, 0.5),
             "predict_p50_ms": p50["lat"], "predict_p99_ms": percentile(lat, 0.99),
             "overhead_p50_ms": p50["lat"] - p50["floor"] - p50["inproc"],
             "server_validate_and_predict_mean_ms": (after[0] - before[0]) / max(after[1] - before[1], 1) * 1000}
@@ -280,6 +294,7 @@ def main() -> None:
     data_dir = work / "data"
     df = synth(20_000)
     model = build_model(df)
+    model.compile_fast()  # what load_model does for the server: the in-process baseline predicts the same way
     row = json.loads(df.drop(columns=["label"]).head(1).to_json(orient="records"))[0]
     proc, port = start_server(data_dir)
     try:
