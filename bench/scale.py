@@ -57,7 +57,7 @@ def synthetic(n_rows: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     cols["credit"] = credit
     cats = {}
     for name, levels in CAT_LEVELS.items():
-        p = rng.dirichlet(np.full(levels, 0.8))  # uneven level frequencies, like real data
+        p = np.random.default_rng(seed + 10 + levels).dirichlet(np.full(levels, 0.8))  # uneven, like real data
         codes = rng.choice(levels, n_rows, p=p)
         cats[name] = codes
         cols[name] = np.array([f"{name}_{k}" for k in range(levels)], dtype=object)[codes]
