@@ -305,6 +305,7 @@ class _Trees:
     """
 
     MAX_CELLS = 200_000  # rows x trees
+    MAX_NODES = 2_000_000  # about 60 MB of flat arrays; bigger forests keep scikit-learn's own predict
 
     def __init__(self, trees: list[dict[str, np.ndarray]], *, float32: bool) -> None:
         sizes = np.array([len(t["left"]) for t in trees])
@@ -334,6 +335,10 @@ class _Trees:
             x = X[rows, self.feature[node]]
             go_left = np.where(np.isnan(x), self.missing_left[node], x <= self.threshold[node])
             node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
+
+
+def _node_count(forest: Any) -> int:
+    return sum(t.tree_.node_count for t in forest.estimators_)
 
 
 class _Forest:
@@ -429,7 +434,7 @@ class CompiledEstimator:
         self.booster = getattr(est, "booster_", None) if type(est).__module__.startswith("lightgbm") else None
         forests = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
         self.trees: _Forest | _HistBoosting | None = None
-        if isinstance(est, forests) and est.n_outputs_ == 1:
+        if isinstance(est, forests) and est.n_outputs_ == 1 and _node_count(est) <= _Trees.MAX_NODES:
             self.trees = _Forest(est)
         elif isinstance(est, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
             self.trees = _HistBoosting(est)
