@@ -6,11 +6,36 @@ import numpy as np
 
 from automl.engine.task import Metric
 
+MAX_SELECTION_ROWS = 100_000  # rows the greedy rounds score on; the final score uses every row
+
+
+def selection_rows(n_rows: int, *, seed: int = 0, max_rows: int = MAX_SELECTION_ROWS) -> np.ndarray | None:
+    """A fixed random subset of rows for the greedy rounds, or None to use all.
+
+    Each round scores every candidate: 40 rounds x 10 models = 400 metric calls, ~0.15 s each
+    for ROC AUC on 800k rows (a minute of a 5-minute budget). 100k rows pick the same weights
+    to within noise.
+    """
+    if n_rows <= max_rows:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_rows, max_rows, replace=False))
+
 
 def ensemble_selection(
-    oofs: list[np.ndarray], y: np.ndarray, metric: Metric, *, iterations: int = 40
+    oofs: list[np.ndarray], y: np.ndarray, metric: Metric, *, iterations: int = 40,
+    max_rows: int = MAX_SELECTION_ROWS, seed: int = 0,
 ) -> tuple[np.ndarray, float]:
-    """Return (weights per model, ensemble score). Starts from the best single model."""
+    """Return (weights per model, ensemble score on all rows). Starts from the best single model."""
+    take = selection_rows(len(y), seed=seed, max_rows=max_rows)
+    classification = "regression" not in metric.problem_types
+    # a subset that lost a class could not be scored like the whole; then select on all rows
+    if take is not None and not (classification and len(np.unique(y[take])) < len(np.unique(y))):
+        weights, _ = _greedy([oof[take] for oof in oofs], y[take], metric, iterations)
+        return weights, float(metric(y, sum(w * oof for w, oof in zip(weights, oofs, strict=True))))
+    return _greedy(oofs, y, metric, iterations)
+
+
+def _greedy(oofs: list[np.ndarray], y: np.ndarray, metric: Metric, iterations: int) -> tuple[np.ndarray, float]:
     n = len(oofs)
     counts = np.zeros(n)
     current = np.zeros_like(oofs[0])
