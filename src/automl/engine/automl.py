@@ -37,7 +37,7 @@ class Budget:
     @property
     def end_reserve(self) -> float:
         """Ensemble selection, its refit, timing and importance; kept out of the search."""
-        return min(0.4 * self.total, 1.0 + 0.1 * self.total + 3 * self.ensemble_predict_s + self.refit_s)
+        return min(0.3 * self.total, 1.0 + 0.1 * self.total + 3 * self.ensemble_predict_s + self.refit_s)
 
     @property
     def search_deadline(self) -> float:
@@ -162,7 +162,7 @@ class _Run:
     def _publish(self, result: ModelResult, *, stage: str = "searching") -> None:
         self.results.append(result)
         loss = self.data.metric.loss
-        top = [r for r in sorted(self.results, key=lambda r: loss(r.cv_score)) if not r.is_ensemble][:5]
+        top = [r for r in sorted(self.results, key=lambda r: loss(r.cv_score)) if not r.is_ensemble][:3]
         # seconds the likely ensemble members take to predict the timing batch
         self.budget.ensemble_predict_s = sum(r.predict_ms_per_row for r in top) * TIMING_ROWS / 1000
         self.budget.refit_s = refit_seconds(
