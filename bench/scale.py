@@ -111,7 +111,7 @@ def child(n_rows: int, budget: float, *, verbose: bool = False) -> dict[str, obj
         "best": best.key, "metric": result.metric, "holdout": round(best.metrics[result.metric], 4),
         "oracle": round(oracle, 4),
         "cv": best.cv_score, "n_models": len(result.leaderboard), "n_folds": result.summary["n_folds"],
-        "refit": best.params.get("refit", ""), "weights": best.params.get("weights", {}), "search_rows": result.summary.get("search_rows", ""),
+        "refit": best.params.get("refit", ""), "weights": best.params.get("weights", {}),
         "models": [m.key for m in result.leaderboard],
     }
 
