@@ -77,3 +77,12 @@ def test_lightgbm_and_logistic_cv_fit_without_deprecation_warnings() -> None:
         ridge = REGISTRY["ridge"]
         est = ridge.estimator(ridge.portfolio(ctx)[0], ctx).fit(X, y)
         assert est.predict_proba(X[:3]).shape == (3, 2)
+
+
+def test_end_reserve_is_capped_and_grows_with_expected_refit() -> None:
+    from automl.engine.automl import Budget
+
+    assert Budget(start=0.0, total=300.0).end_reserve == pytest.approx(31.0)  # 1 + 0.1·T
+    assert Budget(start=0.0, total=300.0, refit_s=40.0).end_reserve == pytest.approx(71.0)
+    assert Budget(start=0.0, total=300.0, refit_s=500.0).end_reserve == pytest.approx(90.0)  # 0.3·T cap
+    assert Budget(start=0.0, total=300.0, refit_s=500.0).search_deadline == pytest.approx(210.0)
