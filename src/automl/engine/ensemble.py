@@ -7,6 +7,7 @@ import numpy as np
 from automl.engine.task import Metric
 
 MAX_SELECTION_ROWS = 100_000  # rows the greedy rounds score on; the final score uses every row
+MIN_COST_SHARE = 0.25  # prune_for_speed only weighs members that cost at least this share of the ensemble
 
 
 def selection_rows(n_rows: int, *, seed: int = 0, max_rows: int = MAX_SELECTION_ROWS) -> np.ndarray | None:
@@ -59,7 +60,8 @@ def prune_for_speed(
     Greedy selection adds members for gains too small to matter (often fitting the out-of-fold noise),
     and every member is paid for on each prediction: a 300-tree forest at 10 % weight can cost more
     than all other members together. The gain is the ensemble's over its best single member; members
-    are tried most expensive first and weights renormalised after each removal.
+    are tried most expensive first and weights renormalised after each removal; members costing under
+    MIN_COST_SHARE of the ensemble are kept whatever they add.
     """
     weights = np.asarray(weights, dtype=float).copy()
 
@@ -72,6 +74,8 @@ def prune_for_speed(
     for i in sorted(np.flatnonzero(weights), key=lambda j: -costs[j]):
         if np.count_nonzero(weights) == 1:
             break
+        if costs[i] < MIN_COST_SHARE * sum(costs[j] for j in np.flatnonzero(weights)):
+            continue  # too cheap to be worth any loss
         trial = weights.copy()
         trial[i] = 0.0
         if metric.loss(score(trial)) <= floor:

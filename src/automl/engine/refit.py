@@ -2,9 +2,10 @@
 
 The bagged fold models rank candidates and weight the ensemble, but serving k pipelines per member
 makes every prediction k times slower. The deployable ensemble is refitted (AutoGluon's refit_full):
-one model per member, trained on 90 % of the training rows with the other 10 % for early stopping
-only. Members of the same preprocessing style share one fitted preprocessor (fitted on the same
-rows, it would come out identical), so a prediction transforms the input once per style.
+one model per member, trained on all the training rows, or, for members that stop early, on 90 % of
+them with the other 10 % for early stopping only. Members of the same preprocessing style fitted on
+the same rows share one fitted preprocessor (it would come out identical), so a prediction
+transforms the input once per style.
 """
 
 from __future__ import annotations
@@ -28,23 +29,34 @@ def refit_members(
     members: list[tuple[Candidate, Params]], ctx: TaskContext, plan: ColumnPlan, X: pd.DataFrame, y: np.ndarray,
     *, deadline: float,
 ) -> list[Pipeline]:
-    """One pipeline per member, in the members' order; fitted `ctx.n_jobs` at a time."""
+    """One pipeline per member, in the members' order; fitted `ctx.n_jobs` at a time.
+
+    Members that stop early (boosting) train on 90 % with the other 10 % as their stopping set; the
+    others (forests, linear models) train on every row. A preprocessor is shared by the members of one
+    style that train on the same rows.
+    """
     stratify = y if ctx.is_classification else None
     train, val = train_test_split(
         np.arange(len(y)), test_size=EARLY_STOP_FRACTION, random_state=ctx.seed, stratify=stratify
     )
-    ctx = replace(ctx, n_rows=len(train))
+    every = np.arange(len(y))
     with threadpool_limits(limits=1):
         preps = {}
-        for style in dict.fromkeys(c.style for c, _ in members):
-            prep = build_preprocessor(plan, style, target_type=ctx.target_type, n_rows=len(train), seed=ctx.seed)
-            preps[style] = (prep, prep.fit_transform(X.iloc[train], y[train]), prep.transform(X.iloc[val]))
+        for style, stops in dict.fromkeys((c.style, c.early_stops) for c, _ in members):
+            rows = train if stops else every
+            prep = build_preprocessor(plan, style, target_type=ctx.target_type, n_rows=len(rows), seed=ctx.seed)
+            Xv = None
+            Xt = prep.fit_transform(X.iloc[rows], y[rows])
+            if stops:
+                Xv = prep.transform(X.iloc[val])
+            preps[style, stops] = (prep, rows, Xt, Xv)
 
         def fit_one(member: tuple[Candidate, Params]) -> Pipeline:
             candidate, params = member
-            prep, Xt, Xv = preps[candidate.style]
+            prep, rows, Xt, Xv = preps[candidate.style, candidate.early_stops]
             model = candidate.fit(
-                candidate.estimator(params, ctx), Xt, y[train], X_val=Xv, y_val=y[val], deadline=deadline
+                candidate.estimator(params, replace(ctx, n_rows=len(rows))), Xt, y[rows],
+                X_val=Xv, y_val=y[val] if Xv is not None else None, deadline=deadline,
             )
             return Pipeline([("prep", prep), ("model", model)])
 

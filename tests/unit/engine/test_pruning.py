@@ -52,3 +52,13 @@ def test_regression_metric_direction_is_respected() -> None:
     pruned, score = prune_for_speed([exact, noisy], y, rmse, np.array([0.9, 0.1]), costs=[0.1, 3.0])
     assert pruned.tolist() == [1.0, 0.0]
     assert score == rmse(y, exact)
+
+
+def test_cheap_members_are_kept_whatever_they_add() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=3000)
+    y = 2 * x + rng.normal(scale=0.5, size=3000)
+    rmse = METRICS["rmse"]
+    exact, noisy = 2 * x, 2 * x + rng.normal(scale=2.0, size=3000)
+    pruned, _ = prune_for_speed([exact, noisy], y, rmse, np.array([0.9, 0.1]), costs=[1.0, 0.1])
+    assert pruned[1] > 0  # 9 % of the cost: removing it would save too little to be worth any loss

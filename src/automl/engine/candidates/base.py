@@ -42,6 +42,7 @@ class Candidate:
     style: ClassVar[str]  # preprocessing style, see preprocess.STYLES
     cost: ClassVar[float]  # wall time relative to LightGBM defaults on the same data
     tunable: ClassVar[bool] = True
+    early_stops: ClassVar[bool] = False  # `fit` needs X_val / y_val (a stopping set) rather than all rows
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         """Strong configurations to try before any search, best first."""

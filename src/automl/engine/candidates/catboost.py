@@ -27,6 +27,7 @@ class CatBoost(Candidate):
     name = "catboost"
     algorithm = "catboost"
     style = "catboost"
+    early_stops = True
     cost = 2.0
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:

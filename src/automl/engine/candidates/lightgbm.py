@@ -35,6 +35,7 @@ class LightGBM(Candidate):
     name = "lightgbm"
     algorithm = "lightgbm"
     style = "lightgbm"
+    early_stops = True
     cost = 1.0
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
