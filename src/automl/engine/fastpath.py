@@ -19,9 +19,11 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import xgboost as xgb
 from scipy.special import expit, softmax
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
@@ -410,7 +412,7 @@ def _linear(est: Any, n_classes: int) -> Callable[[Any], np.ndarray] | None:
 
 
 def _xgboost(est: Any) -> Callable[[Any], np.ndarray] | None:
-    if not type(est).__module__.startswith("xgboost"):
+    if not isinstance(est, xgb.XGBModel):
         return None
     booster = est.get_booster()
     best = getattr(est, "best_iteration", None)
@@ -431,7 +433,7 @@ class CompiledEstimator:
     def __init__(self, est: Any, n_classes: int) -> None:
         self.est = est
         self.n_classes = n_classes
-        self.booster = getattr(est, "booster_", None) if type(est).__module__.startswith("lightgbm") else None
+        self.booster = est.booster_ if isinstance(est, lgb.LGBMModel) else None
         forests = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
         self.trees: _Forest | _HistBoosting | None = None
         if isinstance(est, forests) and est.n_outputs_ == 1 and _node_count(est) <= _Trees.MAX_NODES:

@@ -9,6 +9,7 @@ import numpy as np
 import optuna
 import xgboost as xgb
 from sklearn.base import BaseEstimator
+from sklearn.utils.class_weight import compute_sample_weight
 
 from automl.engine.candidates.base import Candidate, Params, TaskContext, min_gain, register
 
@@ -20,6 +21,16 @@ class _Deadline(xgb.callback.TrainingCallback):
 
     def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
         return time.monotonic() > self.deadline
+
+
+class BalancedXGBClassifier(xgb.XGBClassifier):
+    """XGBoost has no `class_weight`: balanced sample weights at fit, as the other families' option."""
+
+    def fit(self, X: Any, y: Any, **kwargs: Any) -> BalancedXGBClassifier:
+        kwargs["sample_weight"] = compute_sample_weight("balanced", y)
+        if kwargs.get("eval_set"):
+            kwargs["sample_weight_eval_set"] = [compute_sample_weight("balanced", yv) for _, yv in kwargs["eval_set"]]
+        return super().fit(X, y, **kwargs)
 
 
 @register
@@ -45,7 +56,9 @@ class XGBoost(Candidate):
         }
 
     def estimator(self, params: Params, ctx: TaskContext) -> BaseEstimator:
-        cls = xgb.XGBClassifier if ctx.is_classification else xgb.XGBRegressor
+        cls = xgb.XGBRegressor
+        if ctx.is_classification:
+            cls = BalancedXGBClassifier if ctx.balanced else xgb.XGBClassifier
         return cls(**params, n_estimators=5000, tree_method="hist", n_jobs=1, random_state=ctx.seed)
 
     def fit(
