@@ -21,7 +21,7 @@ from automl.engine.preprocess import ColumnPlan
 from automl.engine.refit import refit_members, refit_seconds
 from automl.engine.results import FitResult, ModelResult
 from automl.engine.search import Finished, Search
-from automl.engine.validation import cv_folds, holdout_split, n_folds_for
+from automl.engine.validation import cv_folds, holdout_split, n_folds_for, predict_internal
 
 log = logging.getLogger(__name__)
 ENSEMBLE_SIZE = 10  # best candidates offered to ensemble selection
@@ -151,6 +151,7 @@ class _Run:
     ) -> None:
         self.automl, self.data, self.holdout, self.budget, self.refit = automl, data, holdout, budget, refit
         self.results: list[ModelResult] = []
+        self.holdout_pred: dict[str, np.ndarray] = {}  # each candidate's (bagged) holdout prediction
         self.best_cv: float | None = None
 
     def _model(self, algorithm: str, members: list[tuple[Any, float]]) -> FittedModel:
@@ -177,6 +178,7 @@ class _Run:
     def add(self, f: Finished) -> None:
         model = self._model(f.candidate.algorithm, [(p, 1.0) for p in f.pipelines])
         pred = model.predict_raw(self.holdout.X)
+        self.holdout_pred[f.key] = pred
         metric = self.data.metric
         is_best = self.best_cv is None or metric.better(f.cv_score, self.best_cv)
         self.best_cv = f.cv_score if is_best else self.best_cv
@@ -199,26 +201,54 @@ class _Run:
         weights, score = prune_for_speed([f.oof for f in top], r.y, metric, weights, [cost[f.key] for f in top])
         chosen = [(f, w) for f, w in zip(top, weights, strict=True) if w > 0]
         params: dict[str, Any] = {"weights": {f.key: round(float(w), 4) for f, w in chosen}}
-        expected = refit_seconds([f.fit_seconds for f, _ in chosen], r.n_folds, r.ctx.n_jobs)
-        # leave room for timing and importance after the refit; short of time, serve one fold model per
-        # member instead: never the k-fold bags, which make every prediction k times slower
-        if time.monotonic() + expected < self.budget.deadline - 0.05 * self.budget.total:
-            pipes = refit_members(
-                [(f.candidate, f.params) for f, _ in chosen], r.ctx, r.plan, r.X, r.y,
-                deadline=self.budget.deadline - 0.1 * self.budget.total,
-            )
-            params["refit"] = "full"
-        else:
-            pipes = [f.pipelines[0] for f, _ in chosen]
-            params["refit"] = "first fold"
+        # the members are refitted on every row, the holdout's included: it stays out of every choice,
+        # and the holdout figures are those of the same weights on the bagged fold models, which never
+        # saw it. The rows the holdout adds are worth most where rows are few or nearly repeat (panel
+        # data, memorising forests).
+        X_all = pd.concat([r.X, self.holdout.X], ignore_index=True)
+        y_all = np.concatenate([r.y, self.holdout.y])
+        refit = self._refittable(chosen, scale=len(y_all) / len(r.y))
+        # short of time, the members left out serve their first fold model: never the k-fold bags,
+        # which make every prediction k times slower
+        refitted = iter(refit_members(
+            [(f.candidate, f.params) for f, _ in chosen if f.key in refit], r.ctx, r.plan, X_all, y_all,
+            deadline=self.budget.deadline - 0.1 * self.budget.total,
+        ) if refit else [])
+        pipes = [next(refitted) if f.key in refit else f.pipelines[0] for f, _ in chosen]
+        params["refit"] = "full" if len(refit) == len(chosen) else ("partial" if refit else "first fold")
         model = self._model("weighted_ensemble", [(p, w) for p, (_, w) in zip(pipes, chosen, strict=True)])
-        pred = model.predict_raw(self.holdout.X)
-        self._publish(model_result(
+        bagged = self._model("weighted_ensemble", [(p, w / len(f.pipelines)) for f, w in chosen for p in f.pipelines])
+        # refitted members saw the holdout: their share of the holdout figures comes from their bags
+        pred = sum(
+            w * (self.holdout_pred[f.key] if f.key in refit else predict_internal(p, self.holdout.X, self.n_classes))
+            for p, (f, w) in zip(pipes, chosen, strict=True)
+        )
+        result = model_result(
             key="ensemble", algorithm="weighted_ensemble", params=params, cv_score=score,
             fit_seconds=time.monotonic() - start + sum(f.fit_seconds for f, _ in chosen),
-            model=model, holdout=self.holdout, pred=pred, is_ensemble=True,
-            importance_seconds=0.6 * (self.budget.deadline - time.monotonic()), importance_required=True,
-        ), stage="ensembling")
+            model=model, holdout=self.holdout, pred=np.asarray(pred), is_ensemble=True,
+            importance_seconds=0.0, importance_required=False,
+        )
+        # importance on rows the explained model never saw: the bagged members', same weights
+        result.feature_importance = importance(
+            bagged, self.holdout, seconds=0.6 * (self.budget.deadline - time.monotonic()),
+            ms_per_row=sum(cost[f.key] for f, _ in chosen), required=True,
+        )
+        self._publish(result, stage="ensembling")
+
+    @property
+    def n_classes(self) -> int:
+        return 0 if self.data.classes is None else len(self.data.classes)
+
+    def _refittable(self, chosen: list[tuple[Finished, float]], *, scale: float) -> set[str]:
+        """The members whose refit fits before the deadline (with room for timing and importance),
+        heaviest first."""
+        r, left = self.refit, self.budget.deadline - 0.05 * self.budget.total - time.monotonic()
+        keep: list[Finished] = []
+        for f, _ in sorted(chosen, key=lambda fw: -fw[1]):
+            if refit_seconds([g.fit_seconds for g in [*keep, f]], r.n_folds, r.ctx.n_jobs) * scale < left:
+                keep.append(f)
+        return {f.key for f in keep}
 
     def leaderboard(self) -> list[ModelResult]:
         """Best CV first; on a tie the model that is cheaper to serve wins."""

@@ -7,6 +7,7 @@ import numpy as np
 from automl.engine.task import Metric
 
 MAX_SELECTION_ROWS = 100_000  # rows the greedy rounds score on; the final score uses every row
+MIN_WEIGHT = 0.05  # members below this weight are dropped outright
 MIN_COST_SHARE = 0.25  # prune_for_speed only weighs members that cost at least this share of the ensemble
 
 
@@ -61,9 +62,11 @@ def prune_for_speed(
     and every member is paid for on each prediction: a 300-tree forest at 10 % weight can cost more
     than all other members together. The gain is the ensemble's over its best single member; members
     are tried most expensive first and weights renormalised after each removal; members costing under
-    MIN_COST_SHARE of the ensemble are kept whatever they add.
+    MIN_COST_SHARE of the ensemble are kept whatever they add. Members under MIN_WEIGHT go first.
     """
     weights = np.asarray(weights, dtype=float).copy()
+    if weights.max() >= MIN_WEIGHT:  # slivers of weight: each costs a refit and every prediction
+        weights[weights < MIN_WEIGHT] = 0.0
 
     def score(w: np.ndarray) -> float:
         return metric(y, sum(wi * o for wi, o in zip(w / w.sum(), oofs, strict=True) if wi > 0))
