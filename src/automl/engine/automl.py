@@ -211,7 +211,7 @@ class _Run:
         # short of time, the members left out serve their first fold model: never the k-fold bags,
         # which make every prediction k times slower
         refitted = iter(refit_members(
-            [(f.candidate, f.params) for f, _ in chosen if f.key in refit], r.ctx, r.plan, X_all, y_all,
+            [(f.candidate, f.params, f.pipelines) for f, _ in chosen if f.key in refit], r.ctx, r.plan, X_all, y_all,
             deadline=self.budget.deadline - 0.1 * self.budget.total,
         ) if refit else [])
         pipes = [next(refitted) if f.key in refit else f.pipelines[0] for f, _ in chosen]

@@ -55,10 +55,15 @@ class Candidate:
         raise NotImplementedError
 
     def fit(
-        self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray, deadline: float
+        self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray | None, deadline: float
     ) -> BaseEstimator:
-        """Fit on one training fold; the validation fold is only for early stopping."""
+        """Fit on one training fold; the validation fold is only for early stopping (None: no stopping)."""
         return est.fit(X, y)
+
+    def fixed_rounds(self, fold_models: list[Any]) -> Params:
+        """For `early_stops` families: the parameters that fit as many rounds as the fold models stopped at
+        (a little more: the refit sees more rows), so a refit needs no stopping set."""
+        return {}
 
 
 REGISTRY: dict[str, Candidate] = {}
@@ -74,6 +79,11 @@ def register(cls: type[Candidate]) -> type[Candidate]:
 def time_left(deadline: float) -> float:
     return deadline - time.monotonic()
 
+
+
+def refit_rounds(best: list[int]) -> int:
+    """Rounds for a refit on all rows, from the fold models' best iteration counts."""
+    return max(1, int(round(float(np.mean(best)) * 1.1)))
 
 
 def min_gain(y: np.ndarray, *, classification: bool) -> float:

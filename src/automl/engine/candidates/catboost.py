@@ -11,7 +11,7 @@ import pandas as pd
 from catboost import CatBoostClassifier, CatBoostRegressor
 from sklearn.base import BaseEstimator
 
-from automl.engine.candidates.base import Candidate, Params, TaskContext, register
+from automl.engine.candidates.base import Candidate, Params, TaskContext, refit_rounds, register
 
 
 class _Deadline:
@@ -50,5 +50,11 @@ class CatBoost(Candidate):
         self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray, deadline: float
     ) -> BaseEstimator:
         cats = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])] if isinstance(X, pd.DataFrame) else []
+        if X_val is None:
+            return est.fit(X, y, cat_features=cats, callbacks=[_Deadline(deadline)])
         return est.fit(X, y, cat_features=cats, eval_set=(X_val, y_val), callbacks=[_Deadline(deadline)])
+
+    def fixed_rounds(self, fold_models: list[Any]) -> Params:
+        best = [(m.get_best_iteration() or m.tree_count_ - 1) + 1 for m in fold_models]
+        return {"iterations": refit_rounds(best), "early_stopping_rounds": None}
 

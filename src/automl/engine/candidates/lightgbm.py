@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 from sklearn.base import BaseEstimator
 
-from automl.engine.candidates.base import Candidate, Params, TaskContext, min_gain, register
+from automl.engine.candidates.base import Candidate, Params, TaskContext, min_gain, refit_rounds, register
 
 _BASE = {"n_estimators": 5000, "subsample_freq": 1, "verbose": -1}
 # lightgbm >= 4.6 takes eval_X / eval_y and deprecates eval_set
@@ -71,6 +71,11 @@ class LightGBM(Candidate):
         self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray, deadline: float
     ) -> BaseEstimator:
         # without a minimum gain, plateaus (e.g. all-categorical data) never trigger early stopping
+        if X_val is None:
+            return est.fit(X, y, callbacks=[_deadline_callback(deadline)])
         min_delta = min_gain(y, classification=isinstance(est, lgb.LGBMClassifier))
         callbacks = [lgb.early_stopping(50, verbose=False, min_delta=min_delta), _deadline_callback(deadline)]
         return est.fit(X, y, **eval_kwargs(X_val, y_val), callbacks=callbacks)
+
+    def fixed_rounds(self, fold_models: list[Any]) -> Params:
+        return {"n_estimators": refit_rounds([m.best_iteration_ or m.n_estimators_ for m in fold_models])}

@@ -11,7 +11,7 @@ import xgboost as xgb
 from sklearn.base import BaseEstimator
 from sklearn.utils.class_weight import compute_sample_weight
 
-from automl.engine.candidates.base import Candidate, Params, TaskContext, min_gain, register
+from automl.engine.candidates.base import Candidate, Params, TaskContext, min_gain, refit_rounds, register
 
 
 class _Deadline(xgb.callback.TrainingCallback):
@@ -64,8 +64,17 @@ class XGBoost(Candidate):
     def fit(
         self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray, deadline: float
     ) -> BaseEstimator:
+        if X_val is None:
+            est.set_params(callbacks=[_Deadline(deadline)])
+            est.fit(X, y, verbose=False)
+            return est.set_params(callbacks=None)
         min_delta = min_gain(y, classification=isinstance(est, xgb.XGBClassifier))
         stop = xgb.callback.EarlyStopping(rounds=50, min_delta=min_delta, save_best=True)
         est.set_params(callbacks=[stop, _Deadline(deadline)])
         est.fit(X, y, eval_set=[(X_val, y_val)], verbose=False)
         return est.set_params(callbacks=None)
+
+    def fixed_rounds(self, fold_models: list[Any]) -> Params:
+        best = [m.best_iteration + 1 if getattr(m, "best_iteration", None) is not None else m.n_estimators
+                for m in fold_models]
+        return {"n_estimators": refit_rounds(best)}
