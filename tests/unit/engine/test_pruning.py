@@ -43,22 +43,23 @@ def test_members_that_carry_the_gain_are_kept() -> None:
     assert np.count_nonzero(pruned) == 2  # each half of the signal: neither can go, however costly
 
 
-def test_regression_metric_direction_is_respected() -> None:
-    rng = np.random.default_rng(2)
+def _regression(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Targets, an exact member and a noisy one."""
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=3000)
-    y = 2 * x + rng.normal(scale=0.5, size=3000)
+    return 2 * x + rng.normal(scale=0.5, size=3000), 2 * x, 2 * x + rng.normal(scale=2.0, size=3000)
+
+
+def test_regression_metric_direction_is_respected() -> None:
+    y, exact, noisy = _regression(2)
     rmse = METRICS["rmse"]
-    exact, noisy = 2 * x, 2 * x + rng.normal(scale=2.0, size=3000)
     pruned, score = prune_for_speed([exact, noisy], y, rmse, np.array([0.9, 0.1]), costs=[0.1, 3.0])
     assert pruned.tolist() == [1.0, 0.0]
     assert score == rmse(y, exact)
 
 
 def test_cheap_members_are_kept_whatever_they_add() -> None:
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=3000)
-    y = 2 * x + rng.normal(scale=0.5, size=3000)
+    y, exact, noisy = _regression(3)
     rmse = METRICS["rmse"]
-    exact, noisy = 2 * x, 2 * x + rng.normal(scale=2.0, size=3000)
     pruned, _ = prune_for_speed([exact, noisy], y, rmse, np.array([0.9, 0.1]), costs=[1.0, 0.1])
     assert pruned[1] > 0  # 9 % of the cost: removing it would save too little to be worth any loss
