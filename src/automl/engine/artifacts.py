@@ -27,14 +27,13 @@ def save_model(model: FittedModel, path: str | Path) -> str:
     return file_sha256(path)
 
 
-def load_model(path: str | Path, sha256: str, *, fast: bool = True) -> FittedModel:
-    """Check the sha256, unpickle, and (unless `fast=False`) compile the verified fast path for predicting."""
+def load_model(path: str | Path, sha256: str) -> FittedModel:
+    """Check the sha256, unpickle, and compile the verified fast path for predicting."""
     actual = file_sha256(path)
     if actual != sha256.strip().lower():
         raise ArtifactIntegrityError(f"{path}: sha256 {actual} does not match the recorded {sha256}")
     model = joblib.load(path)
     if not isinstance(model, FittedModel):
         raise ArtifactIntegrityError(f"{path} does not contain a FittedModel")
-    if fast:
-        model.compile_fast()
+    model.compile_fast()
     return model

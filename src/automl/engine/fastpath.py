@@ -120,14 +120,9 @@ class _Impute:
         self.indicator = None if imputer.indicator_ is None else np.asarray(imputer.indicator_.features_)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        if self.numeric:
-            X = np.asarray(X, dtype=np.float64)
-            mask = np.isnan(X)
-            out = np.where(mask, self.fill, X)
-        else:
-            X = np.asarray(X, dtype=object)
-            mask = pd.isna(X)
-            out = np.where(mask, self.fill, X)
+        X = np.asarray(X, dtype=np.float64 if self.numeric else object)
+        mask = np.isnan(X) if self.numeric else pd.isna(X)
+        out = np.where(mask, self.fill, X)
         if self.indicator is not None:
             out = np.hstack([out, mask[:, self.indicator].astype(np.float64)])
         return out
@@ -313,10 +308,12 @@ class _Trees:
         sizes = np.array([len(t["left"]) for t in trees])
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
         self.roots = offsets
-        self.left = np.concatenate([np.where(t["left"] >= 0, t["left"] + o, -1) for t, o in zip(trees, offsets,
-                                                                                                  strict=True)])
-        self.right = np.concatenate([np.where(t["right"] >= 0, t["right"] + o, -1) for t, o in zip(trees, offsets,
-                                                                                                     strict=True)])
+
+        def children(side: str) -> np.ndarray:  # tree-local child ids -> flat ids, leaves stay -1
+            return np.concatenate([np.where(t[side] >= 0, t[side] + o, -1) for t, o in zip(trees, offsets,
+                                                                                           strict=True)])
+
+        self.left, self.right = children("left"), children("right")
         self.feature = np.concatenate([np.maximum(t["feature"], 0) for t in trees]).astype(np.intp)
         self.threshold = np.concatenate([t["threshold"] for t in trees])
         self.missing_left = np.concatenate([t["missing_left"] for t in trees]).astype(bool)

@@ -42,10 +42,11 @@ class FittedModel:
     def n_classes(self) -> int:
         return 0 if self.classes_ is None else len(self.classes_)
 
-    def _frame(self, df: Any) -> pd.DataFrame:
-        if not isinstance(df, pd.DataFrame):
-            df = pd.DataFrame([df]) if isinstance(df, dict) else pd.DataFrame(df)
-        return coerce_frame(df, self.kinds)
+    @staticmethod
+    def _as_frame(df: Any) -> pd.DataFrame:
+        if isinstance(df, pd.DataFrame):
+            return df
+        return pd.DataFrame([df]) if isinstance(df, dict) else pd.DataFrame(df)
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """Internal form on an already-coerced frame: (n, K) probabilities or regression values.
@@ -61,13 +62,12 @@ class FittedModel:
             total = total + w * predict_internal(pipe[-1], transformed[id(prep)], self.n_classes)
         return np.asarray(total)
 
-    def compile_fast(self, sample: pd.DataFrame | None = None) -> bool:
-        """Compile the members for serving, checked against the pipelines on `sample` (raw input rows;
-        by default rows made from the input schema). False, and the regular path, when they disagree."""
+    def compile_fast(self) -> bool:
+        """Compile the members for serving, checked against the pipelines on rows made from the input
+        schema. False, and the regular path, when they disagree."""
         self.fast = None
-        rows = synthetic_rows(self.input_schema) if sample is None else sample
         self.fast = compile_verified(
-            self.kinds, self.members, self.n_classes, lambda rows: self.predict_raw(self._frame(rows)), rows
+            self.kinds, self.members, self.n_classes, self._regular_raw, synthetic_rows(self.input_schema)
         )
         return self.fast is not None
 
@@ -76,12 +76,13 @@ class FittedModel:
         state.pop("fast", None)  # derived: rebuilt (and re-verified) by whoever loads the artifact
         return state
 
+    def _regular_raw(self, df: pd.DataFrame) -> np.ndarray:
+        return self.predict_raw(coerce_frame(df, self.kinds))
+
     def _raw_from_input(self, df: Any) -> tuple[np.ndarray, pd.Index]:
-        if not isinstance(df, pd.DataFrame):
-            df = pd.DataFrame([df]) if isinstance(df, dict) else pd.DataFrame(df)
-        if self.fast is not None:
-            return self.fast.predict_raw(df), df.index
-        return self.predict_raw(coerce_frame(df, self.kinds)), df.index
+        df = self._as_frame(df)
+        raw = self.fast.predict_raw(df) if self.fast is not None else self._regular_raw(df)
+        return raw, df.index
 
     def predict(self, df: Any) -> np.ndarray:
         raw, _ = self._raw_from_input(df)
