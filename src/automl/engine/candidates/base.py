@@ -42,7 +42,6 @@ class Candidate:
     style: ClassVar[str]  # preprocessing style, see preprocess.STYLES
     cost: ClassVar[float]  # wall time relative to LightGBM defaults on the same data
     tunable: ClassVar[bool] = True
-    early_stops: ClassVar[bool] = False  # `fit` needs X_val / y_val (a stopping set) rather than all rows
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         """Strong configurations to try before any search, best first."""
@@ -61,8 +60,8 @@ class Candidate:
         return est.fit(X, y)
 
     def fixed_rounds(self, fold_models: list[Any]) -> Params:
-        """For `early_stops` families: the parameters that fit as many rounds as the fold models stopped at
-        (a little more: the refit sees more rows), so a refit needs no stopping set."""
+        """Parameters for a refit on all rows without a stopping set: families that stop early fit as many
+        rounds as their fold models stopped at (a little more: the refit sees more rows)."""
         return {}
 
 

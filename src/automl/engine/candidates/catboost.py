@@ -27,7 +27,6 @@ class CatBoost(Candidate):
     name = "catboost"
     algorithm = "catboost"
     style = "catboost"
-    early_stops = True
     cost = 2.0
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:

@@ -35,7 +35,6 @@ class LightGBM(Candidate):
     name = "lightgbm"
     algorithm = "lightgbm"
     style = "lightgbm"
-    early_stops = True
     cost = 1.0
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:

@@ -38,7 +38,6 @@ class XGBoost(Candidate):
     name = "xgboost"
     algorithm = "xgboost"
     style = "nan_ok"
-    early_stops = True
     cost = 1.0
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
