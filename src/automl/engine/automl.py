@@ -21,10 +21,12 @@ from automl.engine.preprocess import ColumnPlan
 from automl.engine.refit import refit_members, refit_seconds
 from automl.engine.results import FitResult, ModelResult
 from automl.engine.search import Finished, Search
+from automl.engine.task import Metric
 from automl.engine.validation import cv_folds, holdout_split, n_folds_for, predict_internal
 
 log = logging.getLogger(__name__)
-ENSEMBLE_SIZE = 10  # best candidates offered to ensemble selection
+ENSEMBLE_SIZE = 10  # candidates offered to ensemble selection
+PER_FAMILY = 3  # of which at most this many from one family: tuned near-duplicates fit the OOF noise
 
 
 @dataclass
@@ -130,6 +132,17 @@ class AutoML:
         )
 
 
+def ensemble_pool(finished: list[Finished], metric: Metric) -> list[Finished]:
+    """The best candidates, at most PER_FAMILY of each family, best first."""
+    taken: dict[str, int] = {}
+    pool = []
+    for f in sorted(finished, key=lambda f: metric.loss(f.cv_score)):
+        if taken.get(f.candidate.name, 0) < PER_FAMILY and len(pool) < ENSEMBLE_SIZE:
+            taken[f.candidate.name] = taken.get(f.candidate.name, 0) + 1
+            pool.append(f)
+    return pool
+
+
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
@@ -176,7 +189,8 @@ class _Run:
         )
 
     def add(self, f: Finished) -> None:
-        model = self._model(f.candidate.algorithm, [(p, 1.0) for p in f.pipelines])
+        algorithm = f.candidate.algorithm_for(self.refit.ctx)
+        model = self._model(algorithm, [(p, 1.0) for p in f.pipelines])
         pred = model.predict_raw(self.holdout.X)
         self.holdout_pred[f.key] = pred
         metric = self.data.metric
@@ -185,14 +199,14 @@ class _Run:
         # importance for each new leader, so rank 1 always has it without a late pass
         seconds = min(0.05 * self.budget.total, 0.2 * (self.budget.search_deadline - time.monotonic()))
         self._publish(model_result(
-            key=f.key, algorithm=f.candidate.algorithm, params=f.params, cv_score=f.cv_score,
+            key=f.key, algorithm=algorithm, params=f.params, cv_score=f.cv_score,
             fit_seconds=f.fit_seconds, model=model, holdout=self.holdout, pred=pred, is_ensemble=False,
             importance_seconds=seconds if is_best else 0.0, importance_required=False,
         ))
 
     def add_ensemble(self, finished: list[Finished]) -> None:
         metric, r = self.data.metric, self.refit
-        top = sorted(finished, key=lambda f: metric.loss(f.cv_score))[:ENSEMBLE_SIZE]
+        top = ensemble_pool(finished, metric)
         if len(top) < 2:
             return
         start = time.monotonic()

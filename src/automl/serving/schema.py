@@ -1,8 +1,8 @@
 """Validation of prediction input against a model's `input_schema`, on plain dicts and lists.
 
 Checks are deliberately cheap (a few dict lookups per value) because they sit on the single-row path.
-Missing required columns and values of the wrong type are rejected with the column named; nulls and
-unseen categories pass through (the fitted pipeline imputes or buckets them); extra columns are ignored.
+Missing required columns and values of the wrong type are rejected with the column named; nulls (and
+the markers the upload reads as missing, such as "NA" or "?") and unseen categories pass through (the fitted pipeline imputes or buckets them); extra columns are ignored.
 """
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.ingest.sources import NULL_VALUES
+
 _BOOL_STRINGS = {"true", "false", "yes", "no", "y", "n", "t", "f", "1", "0", "1.0", "0.0", ""}
+_NULLS = frozenset(v.strip() for v in NULL_VALUES)  # what the upload read as missing reads as missing here too
 MAX_REPORTED = 5  # errors listed in one 422, enough to fix the request without flooding it
 
 
@@ -36,19 +39,23 @@ def _to_float(value: Any) -> float:
         return float(value)
     if isinstance(value, str):
         text = value.strip()
-        return math.nan if text == "" else float(text)
+        return math.nan if text in _NULLS else float(text)
     raise ValueError
 
 
 def _check_bool(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
+    if isinstance(value, str) and value.strip() in _NULLS:
+        return None
     if isinstance(value, str) and value.strip().lower() in _BOOL_STRINGS:
         return value
     raise ValueError
 
 
 def _check_text(value: Any) -> Any:
+    if isinstance(value, str) and value.strip() in _NULLS:
+        return None
     if value is None or isinstance(value, str | int | float | bool):
         return value
     raise ValueError

@@ -47,3 +47,28 @@ def test_ensemble_selection_prefers_good_models() -> None:
     noise = rng.random((500, 2))
     weights, score = ensemble_selection([noise, good], y, METRICS["roc_auc"], iterations=20)
     assert weights[1] >= 0.8 and score > 0.9
+
+
+def test_ensemble_pool_caps_each_family_and_keeps_the_best_first() -> None:
+    from automl.engine.automl import PER_FAMILY, ensemble_pool
+    from automl.engine.candidates import REGISTRY
+    from automl.engine.search import Finished
+
+    def finished(family: str, score: float) -> Finished:
+        return Finished(key=f"{family}_{score}", candidate=REGISTRY[family], params={}, cv_score=score,
+                        oof=np.zeros(3), pipelines=[], fit_seconds=1.0)
+
+    tuned = [finished("lightgbm", 0.90 - i / 100) for i in range(8)]
+    others = [finished("ridge", 0.80), finished("catboost", 0.85)]
+    pool = ensemble_pool([*others, *tuned], METRICS["roc_auc"])
+    assert [f.cv_score for f in pool] == sorted((f.cv_score for f in pool), reverse=True)
+    assert sum(f.candidate.name == "lightgbm" for f in pool) == PER_FAMILY
+    assert {f.key for f in others} <= {f.key for f in pool}
+
+
+def test_the_plain_linear_model_is_named_for_its_task() -> None:
+    from automl.engine.candidates import REGISTRY, TaskContext
+
+    linear = REGISTRY["linear"]
+    assert linear.algorithm_for(TaskContext("binary", 2, 100, 3)) == "logistic_regression"
+    assert linear.algorithm_for(TaskContext("regression", 0, 100, 3)) == "linear_regression"

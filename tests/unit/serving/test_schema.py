@@ -47,3 +47,10 @@ def test_problems_name_the_column(row, column, words):
 def test_rows_must_be_a_list_of_objects(rows):
     with pytest.raises(InputError):
         InputValidator(SCHEMA).frame(rows)
+
+
+@pytest.mark.parametrize("marker", ["NA", "?", "n/a", " null ", ""])
+def test_the_uploads_missing_markers_read_as_missing_in_every_kind(marker):
+    frame = InputValidator(SCHEMA).frame([{"age": marker, "city": marker, "member": marker, "joined": "x"}])
+    assert math.isnan(frame["age"][0])
+    assert pd.isna(frame["city"][0]) and pd.isna(frame["member"][0])

@@ -43,6 +43,10 @@ class Candidate:
     cost: ClassVar[float]  # wall time relative to LightGBM defaults on the same data
     tunable: ClassVar[bool] = True
 
+    def algorithm_for(self, ctx: TaskContext) -> str:
+        """The algorithm's name as users see it, which may depend on the task."""
+        return self.algorithm
+
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         """Strong configurations to try before any search, best first."""
         return [{}]

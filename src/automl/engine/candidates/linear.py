@@ -29,6 +29,9 @@ class PlainLinear(Candidate):
     cost = 0.05
     tunable = False
 
+    def algorithm_for(self, ctx: TaskContext) -> str:
+        return self.algorithm if ctx.is_classification else "linear_regression"
+
     def estimator(self, params: Params, ctx: TaskContext) -> BaseEstimator:
         if ctx.is_classification:
             return LogisticRegression(max_iter=2000, class_weight="balanced" if ctx.balanced else None)
