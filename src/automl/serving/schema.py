@@ -2,7 +2,8 @@
 
 Checks are deliberately cheap (a few dict lookups per value) because they sit on the single-row path.
 Missing required columns and values of the wrong type are rejected with the column named; nulls (and
-the markers the upload reads as missing, such as "NA" or "?") and unseen categories pass through (the fitted pipeline imputes or buckets them); extra columns are ignored.
+the markers the upload reads as missing, such as "NA" or "?") and unseen categories pass through (the
+fitted pipeline imputes or buckets them); extra columns are ignored.
 """
 from __future__ import annotations
 
