@@ -178,7 +178,7 @@ def main() -> None:
         load = os.getloadavg()[0]
         note = (f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `uv run python bench/scale.py --sizes {args.sizes} "
                 f"--budget {args.budget:g} --big-budget {args.big_budget:g}`; n_jobs=2 on the 2-core machine "
-                f"(load average {load:.1f} at the end, shared with other benchmarks). `ratio` = wall time of `fit` / "
+                f"(load average {load:.1f} at the end). `ratio` = wall time of `fit` / "
                 "budget (goal ≤ 1.10); peak RSS is the child process's `ru_maxrss`, the generated frame included "
                 "(goal ≤ 8 GiB = 8,192 MiB); the metric is the rank-1 model's on the engine's own 20 % holdout; "
                 "`oracle AUC` is that of the true probabilities on all rows, the ceiling for any model.")
