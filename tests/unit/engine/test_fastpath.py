@@ -76,6 +76,20 @@ def test_each_family_compiles_and_matches_on_mixed_columns(mixed: pd.DataFrame, 
     np.testing.assert_allclose(single, got[-1:], rtol=1e-6, atol=1e-8)
 
 
+HOSTILE = ['a,b "q"', "{json}:[x]", "préço €", "1", "with space", "<lt>", "tab\tname"]
+
+
+@pytest.mark.parametrize("family", ALL)
+def test_each_family_takes_hostile_column_names(mixed: pd.DataFrame, family: str) -> None:
+    """Uploads carry any header: LightGBM refuses JSON characters, XGBoost `[]<`, and neither may crash."""
+    features = [c for c in mixed.columns if c != "label"]
+    renamed = mixed.rename(columns={c: f"{HOSTILE[i % len(HOSTILE)]}{i}" for i, c in enumerate(features)})
+    model = _fitted(renamed, "label", [family])
+    assert model.compile_fast(), f"{family}: the fast path did not verify"
+    rows = _hard_rows(renamed, "label")
+    np.testing.assert_allclose(model.predict_proba(rows).to_numpy(), _regular(model, rows), rtol=1e-6, atol=1e-8)
+
+
 def test_multiclass_and_regression_ensembles_match(iris: pd.DataFrame, diabetes: pd.DataFrame) -> None:
     clf = _fitted(iris, "target", ["lightgbm", "ridge", "xgboost", "hist_gradient_boosting", "random_forest"])
     assert clf.compile_fast()

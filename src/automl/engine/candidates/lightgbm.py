@@ -9,6 +9,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import optuna
+import pandas as pd
 from sklearn.base import BaseEstimator
 
 from automl.engine.candidates.base import Candidate, Params, TaskContext, min_gain, refit_rounds, register
@@ -20,6 +21,15 @@ _EVAL_XY = "eval_X" in inspect.signature(lgb.LGBMModel.fit).parameters
 
 def eval_kwargs(X_val: Any, y_val: np.ndarray) -> dict[str, Any]:
     return {"eval_X": (X_val,), "eval_y": (y_val,)} if _EVAL_XY else {"eval_set": [(X_val, y_val)]}
+
+
+def _positional_names(X: Any) -> dict[str, Any]:
+    """LightGBM refuses column names with JSON characters (`,:[]{}"`), which uploads may well have: it is
+    given positional names instead, and its categorical columns by position."""
+    if not isinstance(X, pd.DataFrame):
+        return {}
+    cats = [i for i, c in enumerate(X.columns) if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    return {"feature_name": [f"f{i}" for i in range(X.shape[1])], "categorical_feature": cats}
 
 
 def _deadline_callback(deadline: float) -> Any:
@@ -70,11 +80,12 @@ class LightGBM(Candidate):
         self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray, deadline: float
     ) -> BaseEstimator:
         # without a minimum gain, plateaus (e.g. all-categorical data) never trigger early stopping
+        names = _positional_names(X)
         if X_val is None:
-            return est.fit(X, y, callbacks=[_deadline_callback(deadline)])
+            return est.fit(X, y, callbacks=[_deadline_callback(deadline)], **names)
         min_delta = min_gain(y, classification=isinstance(est, lgb.LGBMClassifier))
         callbacks = [lgb.early_stopping(50, verbose=False, min_delta=min_delta), _deadline_callback(deadline)]
-        return est.fit(X, y, **eval_kwargs(X_val, y_val), callbacks=callbacks)
+        return est.fit(X, y, **eval_kwargs(X_val, y_val), callbacks=callbacks, **names)
 
     def fixed_rounds(self, fold_models: list[Any]) -> Params:
         return {"n_estimators": refit_rounds([m.best_iteration_ or m.n_estimators_ for m in fold_models])}
