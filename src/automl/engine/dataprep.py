@@ -142,7 +142,7 @@ def prepare(
     warnings += _leak_warnings(X, y, ptype, seed)
     return PreparedData(
         X=X, raw=raw, y=y, classes=classes, kinds=kinds,
-        input_schema=[column_schema(c, X[c], k, dtype=str(raw[c].dtype)) for c, k in kinds.items()],
+        input_schema=[column_schema(c, X[c], k, raw=raw[c]) for c, k in kinds.items()],
         problem_type=ptype, metric=resolve_metric(metric, ptype), rows_dropped_missing_target=n_dropped,
         dropped_columns={c: k for c, k in kinds_all.items() if k in DROPPED_KINDS}, warnings=warnings,
     )

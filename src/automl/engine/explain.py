@@ -24,14 +24,18 @@ def permutation_importance(
         take = rng.choice(len(X), max_rows, replace=False)
         X, y = X.iloc[take], y[take]
     X = X.reset_index(drop=True)
-    n = len(X)
-    copies = []
-    for col in X.columns:
-        for _ in range(n_repeats):
-            shuffled = X.copy()
-            shuffled[col] = X[col].to_numpy()[rng.permutation(n)]
-            copies.append(shuffled)
-    pred = predict_raw(pd.concat([X, *copies], ignore_index=True))
+    n, blocks = len(X), 1 + X.shape[1] * n_repeats
+    # block 0 is X itself; block 1 + j * n_repeats + r has column j shuffled (repeat r)
+    perms = [[rng.permutation(n) for _ in range(n_repeats)] for _ in X.columns]
+    stacked = {}
+    for j, col in enumerate(X.columns):
+        values = X[col].to_numpy()
+        column = np.tile(values, blocks)
+        for r, perm in enumerate(perms[j]):
+            start = n * (1 + j * n_repeats + r)
+            column[start:start + n] = values[perm]
+        stacked[col] = column
+    pred = predict_raw(pd.DataFrame(stacked).astype(X.dtypes.to_dict()))
     base = metric(y, pred[:n])
     sign = 1.0 if metric.direction == "maximize" else -1.0
     out = []

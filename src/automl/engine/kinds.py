@@ -97,12 +97,17 @@ def coerce_column(values: pd.Series, kind: str) -> pd.Series:
     return out.where(~mask, out[mask].map(str)).where(mask, np.nan)
 
 
-def column_schema(name: str, values: pd.Series, kind: str, *, dtype: str) -> dict[str, Any]:
-    """One `input_schema` entry (dtype as given by the user); categoricals list their most frequent values."""
-    categories = None
+def column_schema(name: str, values: pd.Series, kind: str, *, raw: pd.Series) -> dict[str, Any]:
+    """One `input_schema` entry for the coerced `values` (dtype as given by the user); categoricals list their
+    most frequent values; a numeric column whose training values held words (read as missing) says so, and
+    serving then reads words as missing too instead of refusing them."""
+    entry: dict[str, Any] = {"name": name, "kind": kind, "dtype": str(raw.dtype), "categories": None,
+                             "required": True}
     if kind == "categorical":
-        categories = [str(v) for v in values.value_counts().index[:MAX_SCHEMA_CATEGORIES]]
-    return {"name": name, "kind": kind, "dtype": dtype, "categories": categories, "required": True}
+        entry["categories"] = [str(v) for v in values.value_counts().index[:MAX_SCHEMA_CATEGORIES]]
+    if kind == "numeric":
+        entry["words_as_missing"] = bool(values.isna().sum() > raw.isna().sum())
+    return entry
 
 
 def coerce_frame(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:

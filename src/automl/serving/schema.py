@@ -3,7 +3,9 @@
 Checks are deliberately cheap (a few dict lookups per value) because they sit on the single-row path.
 Missing required columns and values of the wrong type are rejected with the column named; nulls (and
 the markers the upload reads as missing, such as "NA" or "?") and unseen categories pass through (the
-fitted pipeline imputes or buckets them); extra columns are ignored.
+fitted pipeline imputes or buckets them); extra columns are ignored. Words in a numeric column are
+refused, unless that column's training data held words too (`words_as_missing`): they were read as
+missing in training and are read so here.
 """
 from __future__ import annotations
 
@@ -44,6 +46,16 @@ def _to_float(value: Any) -> float:
     raise ValueError
 
 
+def _to_float_or_missing(value: Any) -> float:
+    """For a numeric column whose training data held words: those were missing values then, and are now."""
+    try:
+        return _to_float(value)
+    except ValueError:
+        if isinstance(value, str):
+            return math.nan
+        raise
+
+
 def _check_bool(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
@@ -77,9 +89,10 @@ class Column:
         return _EXPECTED.get(self.kind, "a string or number")
 
 
-def _converter(kind: str | None) -> Callable[[Any], Any]:
+def _converter(column: dict[str, Any]) -> Callable[[Any], Any]:
+    kind = column.get("kind")
     if kind == "numeric":
-        return _to_float
+        return _to_float_or_missing if column.get("words_as_missing") else _to_float
     if kind == "boolean":
         return _check_bool
     return _check_text
@@ -90,7 +103,7 @@ class InputValidator:
 
     def __init__(self, input_schema: Sequence[dict[str, Any]]) -> None:
         self.columns = [
-            Column(c["name"], c.get("kind", "categorical"), bool(c.get("required", True)), _converter(c.get("kind")))
+            Column(c["name"], c.get("kind", "categorical"), bool(c.get("required", True)), _converter(c))
             for c in input_schema
         ]
         self.names = [c.name for c in self.columns]

@@ -71,3 +71,15 @@ def test_missing_target_rows_dropped_and_leak_warned() -> None:
     assert data.rows_dropped_missing_target == 10 and len(data.y) == 190
     assert any("leak" in w and "'leak'" in w for w in data.warnings)
     assert not any("'noise'" in w for w in data.warnings)
+
+
+def test_the_schema_marks_numeric_columns_whose_words_were_read_as_missing() -> None:
+    n = 60
+    values = np.random.default_rng(0).normal(size=n).round(2)
+    df = pd.DataFrame({
+        "clean": values, "stray": [str(v) for v in values[:-1]] + ["unknown"], "y": ["a", "b"] * (n // 2),
+    })
+    data = prepare(df, "y", features=None, problem_type="auto", metric="auto", seed=0)
+    schema = {c["name"]: c for c in data.input_schema}
+    assert data.kinds["stray"] == "numeric" and schema["stray"]["words_as_missing"] is True
+    assert schema["clean"]["words_as_missing"] is False

@@ -54,3 +54,13 @@ def test_the_uploads_missing_markers_read_as_missing_in_every_kind(marker):
     frame = InputValidator(SCHEMA).frame([{"age": marker, "city": marker, "member": marker, "joined": "x"}])
     assert math.isnan(frame["age"][0])
     assert pd.isna(frame["city"][0]) and pd.isna(frame["member"][0])
+
+
+def test_words_read_as_missing_only_where_training_read_them_so():
+    lenient = [{**SCHEMA[0], "words_as_missing": True}, *SCHEMA[1:]]
+    row = {"age": "unknown", "city": "a", "member": 1, "joined": "x"}
+    assert math.isnan(InputValidator(lenient).frame([row])["age"][0])
+    with pytest.raises(InputError):
+        InputValidator(SCHEMA).frame([row])
+    with pytest.raises(InputError):  # lenient about words, not about structures
+        InputValidator(lenient).frame([{**row, "age": [1]}])
