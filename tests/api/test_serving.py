@@ -51,6 +51,18 @@ def test_403_until_deployed_then_predictions_from_the_model(client, model_id, cl
         assert got == pytest.approx(want)
 
 
+def test_a_whole_held_out_set_in_one_request_and_413_beyond_the_limit(client, model_id, monkeypatch):
+    from automl.services import predictions
+
+    deploy(client, model_id)
+    data = rows(20_000)
+    out = client.post(f"/api/v1/predict/{model_id}", json={"data": data, "return_probabilities": True})
+    assert out.status_code == 200 and len(out.json()["probabilities"]) == 20_000
+    monkeypatch.setattr(predictions, "MAX_ROWS_PER_REQUEST", 19_999)
+    r = client.post(f"/api/v1/predict/{model_id}", json={"data": data})
+    assert r.status_code == 413 and "batch" in r.json()["detail"]
+
+
 def test_probabilities_only_when_asked(client, model_id):
     deploy(client, model_id)
     out = client.post(f"/api/v1/predict/{model_id}", json={"data": rows(1)}).json()
