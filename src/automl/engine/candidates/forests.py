@@ -16,6 +16,10 @@ _FIRST_CHUNK = 10  # trees fitted before the deadline is consulted (they time on
 _CHUNK = 50
 ROWS_PER_LEAF_STEP = 10_000  # min_samples_leaf grows by one per this many rows a tree sees
 MAX_TREE_ROWS = 50_000  # beyond this, each tree is grown on a bootstrap sample of this many rows
+# fully grown trees fit the noise: with 3 rows a leaf, 3-fold CV of 100 extra trees went from 0.851 to
+# 0.874 AUC on Ecdat/HI and from 0.142 to 0.130 RMSE on BudgetFood; 3 to 10 rows a leaf also beat 1 on
+# five small tables (Salaries, Cowles, Housing, Bwages, Participation)
+DEFAULT_MIN_LEAF = 3
 
 
 def tree_rows(n_rows: int) -> int:
@@ -38,7 +42,7 @@ class _Forest(Candidate):
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         return [{"n_estimators": 300, "max_features": "sqrt" if ctx.is_classification else 1.0,
-                 "min_samples_leaf": leaf_floor(ctx.n_rows)}]
+                 "min_samples_leaf": max(DEFAULT_MIN_LEAF, leaf_floor(ctx.n_rows))}]
 
     def suggest(self, trial: optuna.Trial, ctx: TaskContext) -> Params:
         return {
