@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from automl.engine.candidates import REGISTRY, TaskContext
-from automl.engine.candidates.forests import DEFAULT_MIN_LEAF, MAX_TREE_ROWS, leaf_floor
+from automl.engine.candidates.forests import MAX_TREE_ROWS, leaf_floor
 from automl.engine.ensemble import ensemble_selection, selection_rows
 from automl.engine.task import METRICS
 
@@ -27,11 +27,11 @@ def test_forests_on_big_data_sample_rows_and_keep_a_leaf_floor() -> None:
     for name in ("extra_trees", "random_forest"):
         cand = REGISTRY[name]
         small_est = cand.estimator(cand.portfolio(small)[0], small)
-        assert small_est.get_params()["min_samples_leaf"] == DEFAULT_MIN_LEAF > leaf_floor(5_000)
+        assert small_est.get_params()["min_samples_leaf"] == cand.min_leaf >= leaf_floor(5_000)
         assert small_est.get_params()["max_samples"] is None
         big_est = cand.estimator(cand.portfolio(big)[0], big)
         assert big_est.get_params()["bootstrap"] and big_est.get_params()["max_samples"] == MAX_TREE_ROWS
-        assert big_est.get_params()["min_samples_leaf"] == leaf_floor(400_000) > DEFAULT_MIN_LEAF
+        assert big_est.get_params()["min_samples_leaf"] == leaf_floor(400_000) > cand.min_leaf
 
 
 def test_forest_meets_its_deadline_in_sized_chunks() -> None:
