@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -134,11 +135,13 @@ class AutoML:
 
 def ensemble_pool(finished: list[Finished], metric: Metric) -> list[Finished]:
     """The best candidates, at most PER_FAMILY of each family, best first."""
-    taken: dict[str, int] = {}
-    pool = []
+    taken: Counter[str] = Counter()
+    pool: list[Finished] = []
     for f in sorted(finished, key=lambda f: metric.loss(f.cv_score)):
-        if taken.get(f.candidate.name, 0) < PER_FAMILY and len(pool) < ENSEMBLE_SIZE:
-            taken[f.candidate.name] = taken.get(f.candidate.name, 0) + 1
+        if len(pool) == ENSEMBLE_SIZE:
+            break
+        if taken[f.candidate.name] < PER_FAMILY:
+            taken[f.candidate.name] += 1
             pool.append(f)
     return pool
 

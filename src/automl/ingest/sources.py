@@ -26,6 +26,12 @@ from automl.services.errors import BadInput
 NULL_VALUES = ["", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "null", "NULL", "Null", "None", "none",
                "#N/A", "#NA", "<NA>", "-NaN", "-nan", "nil", "NIL", "?"]
 _NULLS = frozenset(NULL_VALUES)
+
+
+def is_missing_marker(value: Any) -> bool:
+    """A string that reads as missing (surrounding spaces ignored): at upload, and at prediction time."""
+    return isinstance(value, str) and value.strip() in _NULLS
+
 CSV_BLOCK = 1 << 20  # small blocks keep the streaming reader's memory low; types are guessed from the first
 SLICE_BYTES = 8 << 20
 SLICEABLE = ("utf-8", "cp1252", "latin-1")  # encodings where a b"\n" byte always ends a line
@@ -216,7 +222,7 @@ def _encrypted(path: Path) -> bool:
 
 def _excel_column(values: list[Any]) -> pa.Array:
     """Calamine gives Python values per cell; keep one Arrow type per column, text when types are mixed."""
-    cells = [None if v == "" or (isinstance(v, str) and v.strip() in _NULLS) else v for v in values]
+    cells = [None if is_missing_marker(v) else v for v in values]
     kinds = {type(v) for v in cells if v is not None}
     if kinds <= {bool}:
         return pa.array(cells, type=pa.bool_() if kinds else pa.null())

@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from automl.ingest.sources import NULL_VALUES
+from automl.ingest.sources import is_missing_marker
 
 _BOOL_STRINGS = {"true", "false", "yes", "no", "y", "n", "t", "f", "1", "0", "1.0", "0.0", ""}
-_NULLS = frozenset(v.strip() for v in NULL_VALUES)  # what the upload read as missing reads as missing here too
 MAX_REPORTED = 5  # errors listed in one 422, enough to fix the request without flooding it
 
 
@@ -40,9 +39,8 @@ def _to_float(value: Any) -> float:
         return float(value)
     if isinstance(value, int | float):
         return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        return math.nan if text in _NULLS else float(text)
+    if isinstance(value, str):  # the upload's missing markers read as missing here too
+        return math.nan if is_missing_marker(value) else float(value.strip())
     raise ValueError
 
 
@@ -59,7 +57,7 @@ def _to_float_or_missing(value: Any) -> float:
 def _check_bool(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
-    if isinstance(value, str) and value.strip() in _NULLS:
+    if is_missing_marker(value):
         return None
     if isinstance(value, str) and value.strip().lower() in _BOOL_STRINGS:
         return value
@@ -67,7 +65,7 @@ def _check_bool(value: Any) -> Any:
 
 
 def _check_text(value: Any) -> Any:
-    if isinstance(value, str) and value.strip() in _NULLS:
+    if is_missing_marker(value):
         return None
     if value is None or isinstance(value, str | int | float | bool):
         return value

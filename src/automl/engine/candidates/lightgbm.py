@@ -79,10 +79,10 @@ class LightGBM(Candidate):
     def fit(
         self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray, deadline: float
     ) -> BaseEstimator:
-        # without a minimum gain, plateaus (e.g. all-categorical data) never trigger early stopping
         names = _positional_names(X)
         if X_val is None:
             return est.fit(X, y, callbacks=[_deadline_callback(deadline)], **names)
+        # without a minimum gain, plateaus (e.g. all-categorical data) never trigger early stopping
         min_delta = min_gain(y, classification=isinstance(est, lgb.LGBMClassifier))
         callbacks = [lgb.early_stopping(50, verbose=False, min_delta=min_delta), _deadline_callback(deadline)]
         return est.fit(X, y, **eval_kwargs(X_val, y_val), callbacks=callbacks, **names)
