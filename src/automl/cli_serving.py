@@ -53,8 +53,8 @@ def list_() -> None:
 @apikey_app.command("revoke")
 def revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see `apikey list`).")]) -> None:
     """Revoke a key; running servers stop accepting it within a second."""
+    from automl.errors import NotFound
     from automl.services.apikeys import revoke_key
-    from automl.services.errors import NotFound
 
     db = _db()
     try:
@@ -69,8 +69,8 @@ def revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see `apikey
 
 
 def _change(model_id: int, *, deploy: bool, api: bool, batch: bool) -> None:
+    from automl.errors import DomainError
     from automl.services import models
-    from automl.services.errors import DomainError
     from automl.storage import Storage
 
     settings = get_settings()

@@ -13,11 +13,13 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from automl.api.deps import DbDep, SessionDep, SettingsDep, StorageDep
+from automl.api.errors import status_of
+from automl.errors import DomainError, NotFound, Unprocessable
 from automl.ingest.upload import receive_upload
+from automl.observability import PREDICT_ERRORS, PREDICT_REQUESTS
 from automl.schemas.models import BatchPublic, BatchQueued, PredictRequest, PredictResponse
 from automl.services import predictions
 from automl.services.apikeys import secret_from_headers
-from automl.services.errors import DomainError, Unprocessable
 from automl.services.serving import ServingRuntime
 from automl.serving.batch import SUFFIXES
 from automl.storage import new_key
@@ -48,7 +50,14 @@ async def predict(
     except orjson.JSONDecodeError as exc:
         raise Unprocessable(f"the body is not valid JSON: {exc}") from None
     secret = secret_from_headers(authorization, x_api_key)
-    out = await run_in_threadpool(predictions.predict, _runtime(request), model_id, body, api_key=secret)
+    try:
+        out = await run_in_threadpool(predictions.predict, _runtime(request), model_id, body, api_key=secret)
+    except DomainError as exc:
+        label = "unknown" if isinstance(exc, NotFound) else str(model_id)  # client ids must not create series
+        PREDICT_ERRORS.labels(label, str(status_of(exc))).inc()
+        PREDICT_REQUESTS.labels(label, str(status_of(exc))).inc()
+        raise
+    PREDICT_REQUESTS.labels(str(model_id), "200").inc()
     return Response(orjson.dumps(out, option=JSON_OPTS), media_type="application/json")
 
 

@@ -12,10 +12,10 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from automl.errors import BadInput
 from automl.ingest.growing import UploadProgress
 from automl.ingest.normalize import Plan, Replan
 from automl.ingest.sources import Retype, Source
-from automl.services.errors import BadInput
 
 MAX_ATTEMPTS = 12
 ROW_GROUP_ROWS = 65536

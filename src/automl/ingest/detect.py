@@ -10,7 +10,7 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
-from automl.services.errors import BadInput, UnsupportedMedia
+from automl.errors import BadInput, UnsupportedMedia
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet")
 FORMAT_OF = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".parquet": "parquet"}

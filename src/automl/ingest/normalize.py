@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from automl.services.errors import BadInput
+from automl.errors import BadInput
 
 SAMPLE = 1000
 _SIGN = r"^[-+]?"

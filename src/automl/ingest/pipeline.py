@@ -11,11 +11,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from automl.errors import BadInput, DomainError
 from automl.ingest.convert import ParquetSink, convert
 from automl.ingest.growing import UploadProgress
 from automl.ingest.memory import limit_arenas, release_memory
 from automl.ingest.profile import profile_parquet
-from automl.services.errors import BadInput, DomainError
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import python_calamine as calamine
 
+from automl.errors import BadInput
 from automl.ingest.detect import HEAD_BYTES, OLE2, TextDialect, detect_format, read_head, sniff_text
 from automl.ingest.growing import GrowingFile, UploadProgress
-from automl.services.errors import BadInput
 
 # Markers read as missing, in every column (strings included), as users expect from spreadsheets and R/pandas.
 NULL_VALUES = ["", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "null", "NULL", "Null", "None", "none",

@@ -17,8 +17,8 @@ from typing import IO, Any
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from automl.errors import BadInput, DomainError, TooLarge, UnsupportedMedia
 from automl.ingest.growing import UploadProgress
-from automl.services.errors import BadInput, DomainError, TooLarge, UnsupportedMedia
 from automl.storage import Storage
 
 # Path separators and control characters are refused. Markup and quotes are allowed: the name is display

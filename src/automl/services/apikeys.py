@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from automl.db import Database
 from automl.db.base import utcnow
 from automl.db.models import ApiKey
-from automl.services.errors import BadInput, NotFound, Unauthorized
+from automl.errors import BadInput, NotFound, Unauthorized
 
 KEY_PREFIX = "aml_"
 PREFIX_LEN = 12

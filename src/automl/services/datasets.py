@@ -17,12 +17,12 @@ from starlette.requests import Request
 from automl.config import Settings
 from automl.db import Database
 from automl.db.models import BatchPrediction, Dataset, Experiment
+from automl.errors import Conflict, NotFound
 from automl.ingest import SUFFIXES
 from automl.ingest.growing import UploadProgress
 from automl.ingest.jsonable import jsonable
 from automl.ingest.pipeline import ingest_upload
 from automl.ingest.upload import receive_upload
-from automl.services.errors import Conflict, NotFound
 from automl.storage import Storage, new_key
 
 log = logging.getLogger(__name__)

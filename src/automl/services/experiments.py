@@ -12,9 +12,9 @@ from automl.db.base import utcnow
 from automl.db.models import Dataset, Experiment, Job, TrainedModel
 from automl.engine.errors import EngineError
 from automl.engine.task import METRICS, resolve_metric, resolve_problem_type
+from automl.errors import Conflict, NotFound, Unprocessable
 from automl.jobs import queue
 from automl.schemas.experiments import ExperimentCreate
-from automl.services.errors import Conflict, NotFound, Unprocessable
 from automl.storage import Storage
 
 KIND = "experiment"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from automl.db.base import utcnow
 from automl.db.models import Experiment, TrainedModel
-from automl.services.errors import Conflict, NotFound
+from automl.errors import Conflict, NotFound
 from automl.serving.cache import LoadedModel, ModelCache
 from automl.serving.predict import predict_rows
 from automl.serving.schema import InputValidator

@@ -12,15 +12,14 @@ from sqlalchemy.orm import Session
 from automl.db import Database
 from automl.db.base import utcnow
 from automl.db.models import BatchPrediction, Job
-from automl.observability import PREDICT_ERRORS, PREDICT_LATENCY, PREDICT_REQUESTS, PREDICT_ROWS
-from automl.services.errors import (
+from automl.errors import (
     Conflict,
-    DomainError,
     Forbidden,
     NotFound,
     TooLarge,
     Unprocessable,
 )
+from automl.observability import PREDICT_LATENCY, PREDICT_ROWS
 from automl.services.models import get_model
 from automl.services.serving import ServingRuntime
 from automl.serving.batch import BatchInputError, file_suffix, missing_columns, read_columns
@@ -35,29 +34,20 @@ JOB_KIND = "batch_prediction"
 def predict(runtime: ServingRuntime, model_id: int, body: Any, *, api_key: str | None) -> dict[str, Any]:
     """Validate `{"data": [...], "return_probabilities": bool}` and answer with the cached model."""
     start = time.perf_counter()
-    label = str(model_id)
+    runtime.keys.check(api_key)
+    loaded = runtime.model(model_id)
+    rows, probabilities = _parse_body(body)
     try:
-        runtime.keys.check(api_key)
-        loaded = runtime.model(model_id)
-        rows, probabilities = _parse_body(body)
-        try:
-            frame = loaded.validator.frame(rows)
-        except InputError as exc:
-            raise Unprocessable(exc.problems) from None
-        try:
-            predictions, probas = predict_rows(loaded, frame, probabilities=probabilities)
-        except (ValueError, TypeError) as exc:  # values the pipeline cannot take, past the schema's checks
-            raise Unprocessable(f"these rows cannot be scored: {exc}"[:500]) from None
-    except DomainError as exc:
-        if isinstance(exc, NotFound):
-            label = "unknown"  # client-chosen ids must not create metric series
-        PREDICT_ERRORS.labels(label, str(exc.status_code)).inc()
-        PREDICT_REQUESTS.labels(label, str(exc.status_code)).inc()
-        raise
+        frame = loaded.validator.frame(rows)
+    except InputError as exc:
+        raise Unprocessable(exc.problems) from None
+    try:
+        predictions, probas = predict_rows(loaded, frame, probabilities=probabilities)
+    except (ValueError, TypeError) as exc:  # values the pipeline cannot take, past the schema's checks
+        raise Unprocessable(f"these rows cannot be scored: {exc}"[:500]) from None
     runtime.count(model_id, len(predictions))
-    PREDICT_ROWS.labels(label, "api").inc(len(predictions))
-    PREDICT_REQUESTS.labels(label, "200").inc()
-    PREDICT_LATENCY.labels(label).observe(time.perf_counter() - start)
+    PREDICT_ROWS.labels(str(model_id), "api").inc(len(predictions))
+    PREDICT_LATENCY.labels(str(model_id)).observe(time.perf_counter() - start)
     out: dict[str, Any] = {"model_id": model_id, "predictions": predictions}
     if probas is not None:
         out["probabilities"] = probas

@@ -17,9 +17,9 @@ from sqlalchemy import select, update
 from automl.config import Settings
 from automl.db import Database
 from automl.db.models import TrainedModel
+from automl.errors import Forbidden
 from automl.observability import CACHED_BYTES, CACHED_MODELS
 from automl.services.apikeys import BIND_HOST_ENV, KeyChecker, keys_required
-from automl.services.errors import Forbidden
 from automl.services.models import get_model, load_for_serving, warm
 from automl.serving.cache import LoadedModel, ModelCache
 from automl.storage import Storage

@@ -96,8 +96,8 @@ def _excel_chunks(path: Path) -> Iterator[pa.RecordBatch]:
 
 def _ingest_chunks(path: Path, filename: str) -> Iterator[pa.RecordBatch]:
     """The ingest reader (encoding detection, every dialect it knows); reads the file whole."""
+    from automl.errors import DomainError
     from automl.ingest import read_table
-    from automl.services.errors import DomainError
 
     try:
         table = read_table(path, filename)

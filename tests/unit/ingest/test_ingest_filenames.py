@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from automl.errors import BadInput, UnsupportedMedia
 from automl.ingest.detect import SUFFIXES
 from automl.ingest.upload import check_suffix, clean_filename
-from automl.services.errors import BadInput, UnsupportedMedia
 
 BAD_NAMES = ["../../etc/passwd", "..\\win.csv", "a/b.csv", "a\x00.csv", "tab\there.csv", "..", " "]
 

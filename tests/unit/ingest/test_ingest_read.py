@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from automl.errors import BadInput
 from automl.ingest import read_table, sources
 from automl.ingest.detect import sniff_text
-from automl.services.errors import BadInput
 
 DATA = Path(__file__).parents[2] / "data"
 
