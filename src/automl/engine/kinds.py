@@ -17,6 +17,7 @@ MAX_SCHEMA_CATEGORIES = 50
 _TRUE = {"true", "yes", "y", "t", "1", "1.0"}
 _FALSE = {"false", "no", "n", "f", "0", "0.0"}
 _BOOL_MAP = {**dict.fromkeys(_TRUE, 1.0), **dict.fromkeys(_FALSE, 0.0)}
+_PLAIN_SCAN = 2_000  # object columns up to this length are checked for plain numbers before pandas parses them
 
 
 def _is_stringish(s: pd.Series) -> bool:
@@ -91,10 +92,35 @@ def coerce_column(values: pd.Series, kind: str) -> pd.Series:
             warnings.simplefilter("ignore")
             parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
         return parsed.dt.tz_localize(None)
-    # categorical / text: plain Python strings in an object column, missing stays NaN
-    out = values.astype(object)
-    mask = out.notna()
-    return out.where(~mask, out[mask].map(str)).where(mask, np.nan)
+    # categorical / text
+    return pd.Series(_strings(values.to_numpy(dtype=object)), index=values.index, dtype=object, name=values.name)
+
+
+def _strings(values: np.ndarray) -> np.ndarray:
+    """The categorical / text rule: plain Python strings in an object array, missing as NaN."""
+    missing = pd.isna(values)
+    out = np.full(len(values), np.nan, dtype=object)
+    out[~missing] = [str(v) for v in values[~missing]]
+    return out
+
+
+def _plain_numbers(values: np.ndarray) -> bool:
+    """Python ints, floats and None only: what `pd.to_numeric` turns into the same floats."""
+    return all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values)
+
+
+def coerce_values(values: pd.Series, kind: str) -> np.ndarray:
+    """`coerce_column`'s result as a numpy array, skipping the Series where the values allow (serving's
+    few rows: building and mapping Series costs far more than the values)."""
+    if kind == "numeric" and isinstance(values.dtype, np.dtype) and values.dtype.kind in "fiu":
+        return values.to_numpy(dtype=np.float64)
+    if kind in ("categorical", "text"):
+        return _strings(values.to_numpy(dtype=object))
+    if kind == "numeric" and values.dtype == object and len(values) <= _PLAIN_SCAN:
+        raw = values.to_numpy()
+        if _plain_numbers(raw):
+            return np.array([np.nan if v is None else v for v in raw], dtype=np.float64)
+    return coerce_column(values, kind).to_numpy()
 
 
 def column_schema(name: str, values: pd.Series, kind: str, *, raw: pd.Series) -> dict[str, Any]:
@@ -110,11 +136,16 @@ def column_schema(name: str, values: pd.Series, kind: str, *, raw: pd.Series) ->
     return entry
 
 
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    """The raw column, or an all-null one where the input lacks it."""
+    return df[name] if name in df.columns else pd.Series(np.nan, index=df.index, dtype=object)
+
+
 def coerce_frame(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     """Select the model's columns (missing ones become all-null) and coerce each to its kind."""
-    index = df.index
-    cols = {}
-    for name, kind in kinds.items():
-        raw = df[name] if name in df.columns else pd.Series(np.nan, index=index, dtype=object)
-        cols[name] = coerce_column(raw, kind)
-    return pd.DataFrame(cols, index=index)
+    return pd.DataFrame({name: coerce_column(_column(df, name), kind) for name, kind in kinds.items()}, index=df.index)
+
+
+def coerce_arrays(df: pd.DataFrame, kinds: dict[str, str]) -> dict[str, np.ndarray]:
+    """`coerce_frame` as one numpy array per column, without building the frame (the fast serving path)."""
+    return {name: coerce_values(_column(df, name), kind) for name, kind in kinds.items()}

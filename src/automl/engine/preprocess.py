@@ -50,13 +50,37 @@ class ColumnPlan:
         )
 
 
+def datetime_part_matrix(X: np.ndarray) -> np.ndarray:
+    """DATETIME_PARTS of each datetime64 column of X, as float64 (NaN where NaT); Monday is day 0.
+
+    The one implementation: training's `datetime_parts` and the compiled serving path both call it.
+    """
+    blocks = []
+    for j in range(X.shape[1]):
+        a = np.asarray(X[:, j], dtype="datetime64[ns]") if X.dtype.kind != "M" else X[:, j]
+        days = a.astype("datetime64[D]")
+        months = a.astype("datetime64[M]")
+        parts = np.column_stack([
+            a.astype("datetime64[Y]").astype(np.int64) + 1970,
+            months.astype(np.int64) % 12 + 1,
+            (days - months).astype(np.int64) + 1,
+            (days.astype(np.int64) + 3) % 7,  # 1970-01-01 was a Thursday
+            (a - days).astype("timedelta64[h]").astype(np.int64),
+        ]).astype(np.float64)
+        parts[np.isnat(a)] = np.nan
+        blocks.append(parts)
+    return np.hstack(blocks) if blocks else np.empty((len(X), 0))
+
+
+def _naive_datetimes(values: pd.Series) -> np.ndarray:
+    dt = pd.to_datetime(values, errors="coerce")
+    return (dt.dt.tz_localize(None) if dt.dt.tz is not None else dt).to_numpy()
+
+
 def datetime_parts(X: pd.DataFrame) -> pd.DataFrame:
-    out = {}
-    for col in X.columns:
-        dt = pd.to_datetime(X[col], errors="coerce")
-        for part in DATETIME_PARTS:
-            out[f"{col}_{part}"] = getattr(dt.dt, part).astype("float64")
-    return pd.DataFrame(out, index=X.index)
+    """The FunctionTransformer of datetime columns: DATETIME_PARTS per column (wall-clock time)."""
+    matrix = datetime_part_matrix(np.column_stack([_naive_datetimes(X[c]) for c in X.columns]))
+    return pd.DataFrame(matrix, columns=_datetime_names(None, list(X.columns)), index=X.index)
 
 
 def _datetime_names(transformer: object, names: list[str]) -> list[str]:
