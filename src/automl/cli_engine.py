@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from automl.engine import AutoML, EngineError, FitResult, load_model, save_model
+from automl.ingest.jsonable import jsonable
 
 console = Console()
 LEADERBOARD = "leaderboard.json"
@@ -71,7 +72,7 @@ def train_command(file: Path, target: str, time_budget: float, out: Path) -> Non
         "metric_direction": result.metric_direction, "classes": result.classes, "summary": result.summary,
         "models": entries,
     }
-    (out / LEADERBOARD).write_text(json.dumps(doc, indent=2, default=str))
+    (out / LEADERBOARD).write_text(json.dumps(jsonable(doc), indent=2))
     console.print(f"Saved {len(entries)} model(s) to {out}; best: [bold]{result.best.key}[/bold]")
 
 

@@ -49,7 +49,7 @@ def test_kill_9_mid_training_then_cancel_during_training(job_db, storage, start_
     workers = {p.pid: p for p in (start_worker(engine=True), start_worker(engine=True))}
     assert wait_for(lambda: len(_models(job_db, exp_id)) >= 1, 90), _exp(job_db, exp_id).progress
     with job_db.session() as s:
-        owner = int(svc.active_job(s, exp_id).worker_id.split(":")[1])
+        owner = int(svc.get_experiment(s, exp_id).job.worker_id.split(":")[1])
     os.killpg(workers[owner].pid, signal.SIGKILL)  # the worker and its forkserver; the job's child follows
     assert wait_for(lambda: _exp(job_db, exp_id).status in ("completed", "failed"), LEASE_S + 60)
     exp = _exp(job_db, exp_id)

@@ -1,11 +1,17 @@
 """Datasets: upload (multipart, streamed), list, detail with profile, preview, delete."""
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
 from automl.api.deps import DbDep, SessionDep, SettingsDep, StorageDep
+from automl.api.uploads import receive_upload
+from automl.ingest import SUFFIXES
+from automl.ingest.filenames import UploadedFile
+from automl.ingest.growing import UploadProgress
 from automl.schemas.datasets import DatasetList, DatasetPreview, DatasetPublic, DatasetSummary
 from automl.services import datasets
 
@@ -27,7 +33,11 @@ _UPLOAD_BODY = {
 @router.post("/upload", status_code=201, response_model=DatasetPublic, openapi_extra=_UPLOAD_BODY,
              responses={413: {"description": "over AUTOML_MAX_UPLOAD_MB"}, 415: {"description": "unsupported type"}})
 async def upload_dataset(request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep) -> DatasetPublic:
-    dataset = await datasets.upload_dataset(request, db=db, storage=storage, settings=settings)
+    def receive(dest: Path, progress: UploadProgress) -> Awaitable[UploadedFile]:
+        return receive_upload(request, dest, max_bytes=settings.max_upload_mb << 20, suffixes=SUFFIXES,
+                              progress=progress)
+
+    dataset = await datasets.upload_dataset(receive, db=db, storage=storage)
     return DatasetPublic.of(dataset)
 
 

@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from automl.api.deps import DbDep, SessionDep, SettingsDep, StorageDep
 from automl.api.errors import status_of
+from automl.api.uploads import receive_upload
 from automl.errors import DomainError, NotFound, Unprocessable
-from automl.ingest.upload import receive_upload
 from automl.observability import PREDICT_ERRORS, PREDICT_REQUESTS
 from automl.schemas.models import BatchPublic, BatchQueued, PredictRequest, PredictResponse
 from automl.services import predictions

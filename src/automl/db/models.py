@@ -2,12 +2,33 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from automl.db.base import Base, utcnow
+
+
+class JobStatus(StrEnum):
+    """The life of a job, and of the experiment or batch prediction that mirrors it."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED
+
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+# VARCHAR(16) as before (no database enum type to migrate); rows load as JobStatus members
+StatusColumn = Enum(JobStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
 
 
 class Dataset(Base):
@@ -38,8 +59,8 @@ class Experiment(Base):
     problem_type: Mapped[str] = mapped_column(String(16))  # auto until the engine detects it
     metric: Mapped[str] = mapped_column(String(32))
     time_budget_s: Mapped[float]
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[JobStatus] = mapped_column(StatusColumn, default=JobStatus.QUEUED, index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)  # dropped rows, warnings, split sizes
@@ -48,7 +69,14 @@ class Experiment(Base):
     finished_at: Mapped[datetime | None]
 
     dataset: Mapped[Dataset] = relationship(back_populates="experiments")
+    job: Mapped[Job | None] = relationship(lazy="selectin")  # read with the experiment: its progress lives there
     models: Mapped[list[TrainedModel]] = relationship(back_populates="experiment", cascade="all, delete-orphan")
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        """Stored once, on the job; an experiment without one (never queued) is waiting."""
+        default = {"stage": "queued", "fraction": 0.0, "message": ""}
+        return {**default, **(self.job.progress if self.job is not None else {})}
 
 
 class TrainedModel(Base):
@@ -61,6 +89,7 @@ class TrainedModel(Base):
     algorithm: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     is_ensemble: Mapped[bool] = mapped_column(default=False)
+    rank: Mapped[int | None]  # 1 = best, in the engine's leaderboard order (automl.engine.leaderboard_order)
     cv_score: Mapped[float | None]
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)  # holdout-test figures
     fit_seconds: Mapped[float] = mapped_column(default=0.0)
@@ -86,9 +115,9 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))  # "experiment" | "batch_prediction"
+    kind: Mapped[str] = mapped_column(String(32))  # a jobs.registry.JobKind
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[JobStatus] = mapped_column(StatusColumn, default=JobStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=3)
     worker_id: Mapped[str | None] = mapped_column(String(128))
@@ -110,7 +139,8 @@ class BatchPrediction(Base):
     input_name: Mapped[str] = mapped_column(String(255))  # the client's filename, display only
     input_key: Mapped[str] = mapped_column(String(64), unique=True)
     output_key: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[JobStatus] = mapped_column(StatusColumn, default=JobStatus.QUEUED)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
     n_rows: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

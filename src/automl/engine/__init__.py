@@ -5,9 +5,9 @@ from automl.engine.automl import AutoML
 from automl.engine.errors import ArtifactIntegrityError, EngineError
 from automl.engine.model import FittedModel
 from automl.engine.results import FitResult, ModelResult
-from automl.engine.task import METRICS, PROBLEM_TYPES, detect_problem_type
+from automl.engine.task import METRICS, PROBLEM_TYPES, detect_problem_type, leaderboard_key
 
 __all__ = [
     "AutoML", "FitResult", "ModelResult", "FittedModel", "EngineError", "detect_problem_type", "PROBLEM_TYPES",
-    "METRICS", "save_model", "load_model", "ArtifactIntegrityError",
+    "METRICS", "leaderboard_key", "save_model", "load_model", "ArtifactIntegrityError",
 ]

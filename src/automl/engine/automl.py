@@ -22,7 +22,7 @@ from automl.engine.preprocess import ColumnPlan
 from automl.engine.refit import refit_members, refit_seconds
 from automl.engine.results import FitResult, ModelResult
 from automl.engine.search import Finished, Search
-from automl.engine.task import Metric
+from automl.engine.task import Metric, leaderboard_key
 from automl.engine.validation import cv_folds, holdout_split, n_folds_for, predict_internal
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class AutoML:
         return FitResult(
             problem_type=data.problem_type, metric=data.metric.name, metric_direction=data.metric.direction,
             leaderboard=leaderboard, best=best, summary=summary,
-            classes=None if data.classes is None else [_plain(c) for c in data.classes],
+            classes=None if data.classes is None else np.asarray(data.classes).tolist(),
         )
 
 
@@ -145,9 +145,6 @@ def ensemble_pool(finished: list[Finished], metric: Metric) -> list[Finished]:
             pool.append(f)
     return pool
 
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass(frozen=True)
@@ -269,6 +266,5 @@ class _Run:
         return {f.key for f in keep}
 
     def leaderboard(self) -> list[ModelResult]:
-        """Best CV first; on a tie the model that is cheaper to serve wins."""
-        loss = self.data.metric.loss
-        return sorted(self.results, key=lambda r: (loss(r.cv_score), r.predict_ms_per_row))
+        name = self.data.metric.name
+        return sorted(self.results, key=lambda r: leaderboard_key(name, r.cv_score, r.predict_ms_per_row))

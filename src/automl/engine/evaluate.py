@@ -18,10 +18,6 @@ TIMING_ROWS = 500
 MIN_REQUIRED_ROWS = 50
 
 
-def jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    return {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
-
-
 @dataclass(frozen=True)
 class Holdout:
     X: pd.DataFrame  # coerced
@@ -73,7 +69,7 @@ def model_result(
         if importance_required or importance_seconds > 0 else []
     )
     return ModelResult(
-        key=key, algorithm=algorithm, params=jsonable(params), cv_score=round(float(cv_score), 6),
+        key=key, algorithm=algorithm, params=dict(params), cv_score=round(float(cv_score), 6),
         metrics=holdout_metrics(holdout.problem_type, holdout.y, pred), fit_seconds=round(fit_seconds, 3),
         predict_ms_per_row=ms, feature_importance=feats,
         plots=plot_data(holdout.problem_type, holdout.y, pred, holdout.classes), is_ensemble=is_ensemble, model=model,

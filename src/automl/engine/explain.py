@@ -52,10 +52,6 @@ def _thin(*arrays: np.ndarray) -> list[list[float]]:
     return [[round(float(v), 6) for v in a[idx]] for a in arrays]
 
 
-def _jsonable(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
-
-
 def plot_data(problem_type: str, y: np.ndarray, pred: np.ndarray, classes: np.ndarray | None) -> dict[str, Any]:
     """y and pred in internal form (encoded classes and probabilities, or regression values)."""
     if problem_type == "regression":
@@ -66,7 +62,7 @@ def plot_data(problem_type: str, y: np.ndarray, pred: np.ndarray, classes: np.nd
             "residuals": {"predicted": _thin(predicted)[0], "residual": _thin(actual - predicted)[0]},
             "predicted_vs_actual": {"actual": _thin(actual)[0], "predicted": _thin(predicted)[0]},
         }
-    labels = [_jsonable(c) for c in classes]
+    labels = np.asarray(classes).tolist()  # Python scalars, as the plots are stored
     cm = skm.confusion_matrix(y, pred.argmax(axis=1), labels=np.arange(len(labels)))
     out: dict[str, Any] = {"confusion_matrix": {"labels": labels, "matrix": cm.tolist()}}
     if problem_type == "binary" and len(np.unique(y)) == 2:

@@ -6,6 +6,7 @@ the encoded classes 0..K-1 for classification, a float vector for regression.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -83,6 +84,18 @@ METRICS: dict[str, Metric] = {
         Metric("mape", "minimize", _REG, _mape),
     ]
 }
+
+
+def leaderboard_key(metric: str, cv_score: float | None, predict_ms_per_row: float | None) -> tuple[bool, float, float]:
+    """The one leaderboard order: lowest CV loss first, then the model cheaper to serve; unscored models last.
+
+    Sort with it stably, so that models tied on both keep the order they finished in.
+    """
+    scored = cv_score is not None and math.isfinite(cv_score)
+    loss = METRICS[metric].loss(cv_score) if scored else math.inf  # type: ignore[arg-type]
+    return (not scored, loss, predict_ms_per_row if predict_ms_per_row is not None else math.inf)
+
+
 DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 
 

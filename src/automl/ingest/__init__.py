@@ -1,7 +1,7 @@
-"""Reading uploaded files into Arrow, keeping them as Parquet, profiling them; the streaming upload helper.
+"""Reading uploaded files into Arrow, keeping them as Parquet, profiling them. No HTTP: files come as paths.
 
 Reusable pieces: `read_table(path, filename)` (CSV/TSV/TXT, XLSX/XLS, Parquet -> pyarrow Table, BadInput on
-anything unreadable) and `automl.ingest.upload.receive_upload` (multipart body streamed to disk with a limit).
+anything unreadable) and `automl.ingest.pipeline.ingest_upload` (read while the file is still arriving).
 """
 from automl.ingest.convert import read_table
 from automl.ingest.detect import SUFFIXES

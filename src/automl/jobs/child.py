@@ -18,10 +18,12 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from typing import Any
 
+from sqlalchemy import update
+
 from automl.config import Settings
 from automl.db import Database
 from automl.db.base import utcnow
-from automl.db.models import Job
+from automl.db.models import Job, JobStatus
 from automl.jobs.queue import Claimed
 from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobLost, handler_for
 from automl.logging import configure_logging
@@ -50,19 +52,23 @@ def _die_with_worker(alive: Connection) -> None:
     os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
-def _progress_writer(db: Database, job_id: int) -> Any:
-    last = [0.0]
+def _progress_writer(db: Database, job: Claimed, worker_id: str) -> Any:
+    """Throttled to ~2 writes a second (a new stage is always written), and only while this attempt owns the job."""
+    last_at, last_stage = [0.0], [""]
 
     def report(stage: str, fraction: float, message: str = "") -> None:
         now = time.monotonic()
-        if now - last[0] < PROGRESS_EVERY_S and fraction < 1.0:
+        if now - last_at[0] < PROGRESS_EVERY_S and stage == last_stage[0] and fraction < 1.0:
             return
-        last[0] = now
+        last_at[0], last_stage[0] = now, stage
+        progress = {"stage": stage, "fraction": round(float(fraction), 4), "message": message}
         with db.session() as s:
-            job = s.get(Job, job_id)
-            if job is not None:
-                job.progress = {"stage": stage, "fraction": round(float(fraction), 4), "message": message}
-                job.heartbeat_at = utcnow()
+            s.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.status == JobStatus.RUNNING, Job.worker_id == worker_id,
+                       Job.attempts == job.attempt)
+                .values(progress=progress, heartbeat_at=utcnow())
+            )
 
     return report
 
@@ -80,21 +86,21 @@ def run_child(spec: ChildSpec, alive: Connection, result: Connection, stop: Even
     job = spec.job
     ctx = JobContext(
         job_id=job.id, kind=job.kind, payload=job.payload, attempt=job.attempt, db=db, settings=spec.settings,
-        storage=Storage(spec.settings.data_dir), report_progress=_progress_writer(db, job.id),
+        storage=Storage(spec.settings.data_dir), report_progress=_progress_writer(db, job, spec.worker_id),
         should_stop=stop.is_set, worker_id=spec.worker_id, claimed_at=spec.claimed_at,
     )
     try:
         handler_for(job.kind)(ctx)
-        outcome: tuple[str, str | None] = ("completed", None)
+        outcome: tuple[str, str | None] = (JobStatus.COMPLETED, None)
     except JobCancelled:
-        outcome = ("cancelled", None)
+        outcome = (JobStatus.CANCELLED, None)
     except JobLost:
         outcome = ("lost", None)
     except JobFailed as exc:
-        outcome = ("failed", str(exc))
+        outcome = (JobStatus.FAILED, str(exc))
     except Exception as exc:  # noqa: BLE001 - any bug fails the job with a short message; the traceback is logged
         log.exception("job handler crashed", extra={"job_id": job.id, "kind": job.kind})
-        outcome = ("failed", f"Internal error: {type(exc).__name__}: {str(exc)[:300]}")
+        outcome = (JobStatus.FAILED, f"Internal error: {type(exc).__name__}: {str(exc)[:300]}")
     finally:
         db.dispose()
     result.send(outcome)

@@ -1,6 +1,7 @@
 """The job queue in the database: enqueue, atomic claim, lease renewal, completion, recovery and cancellation.
 
-Every status change runs the kind's status hook in the same transaction (see registry.on_status).
+Every status change runs the kind's status hook in the same transaction (see registry.on_status) and sets the
+job's progress, the one place progress is stored (handlers report the rest through their JobContext).
 A claim is one transaction: pick the oldest queued job (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
 transactions here begin IMMEDIATE, so they are serialised) and flip it with a conditional UPDATE.
 """
@@ -16,14 +17,15 @@ from sqlalchemy.orm import Session
 
 from automl.db import Database
 from automl.db.base import utcnow
-from automl.db.models import Job
+from automl.db.models import ACTIVE, FINISHED, Job, JobStatus
+from automl.jobs import handlers  # noqa: F401  (registers the built-in kinds' status hooks)
 from automl.jobs.registry import status_hook_for
 from automl.storage import Storage
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("queued", "running")
-FINISHED = ("completed", "failed", "cancelled")
+__all__ = ["ACTIVE", "FINISHED", "Claimed", "enqueue", "claim", "finish", "request_cancel"]
+_END_MESSAGE = {JobStatus.COMPLETED: "Done", JobStatus.FAILED: "Failed", JobStatus.CANCELLED: "Cancelled"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,16 @@ class Claimed:
     attempt: int
 
 
+def _progress(stage: str, fraction: float, message: str) -> dict[str, Any]:
+    return {"stage": stage, "fraction": round(float(fraction), 4), "message": message}
+
+
+def _ended(job: Job) -> None:
+    last = (job.progress or {}).get("fraction", 0.0)
+    fraction = 1.0 if job.status == JobStatus.COMPLETED else last
+    job.progress = _progress(job.status, fraction, _END_MESSAGE[job.status])
+
+
 def _changed(session: Session, job: Job, storage: Storage | None) -> None:
     session.flush()
     hook = status_hook_for(job.kind)
@@ -42,7 +54,8 @@ def _changed(session: Session, job: Job, storage: Storage | None) -> None:
 
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any], *, max_attempts: int = 3) -> Job:
-    job = Job(kind=kind, payload=payload, status="queued", max_attempts=max_attempts)
+    job = Job(kind=kind, payload=payload, status=JobStatus.QUEUED, max_attempts=max_attempts,
+              progress=_progress("queued", 0.0, "Waiting for a worker"))
     session.add(job)
     session.flush()
     return job
@@ -52,7 +65,7 @@ def claim(db: Database, worker_id: str, *, lease_s: float, kinds: list[str], sto
     with db.session() as s:
         job_id = s.execute(
             select(Job.id)
-            .where(Job.status == "queued", Job.kind.in_(kinds))
+            .where(Job.status == JobStatus.QUEUED, Job.kind.in_(kinds))
             .order_by(Job.created_at, Job.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -62,8 +75,8 @@ def claim(db: Database, worker_id: str, *, lease_s: float, kinds: list[str], sto
         now = utcnow()
         won = s.execute(  # type: ignore[attr-defined]
             update(Job)
-            .where(Job.id == job_id, Job.status == "queued")
-            .values(status="running", worker_id=worker_id, attempts=Job.attempts + 1, started_at=now,
+            .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+            .values(status=JobStatus.RUNNING, worker_id=worker_id, attempts=Job.attempts + 1, started_at=now,
                     heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s), finished_at=None)
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -71,6 +84,7 @@ def claim(db: Database, worker_id: str, *, lease_s: float, kinds: list[str], sto
             return None
         job = s.get(Job, job_id, populate_existing=True)
         assert job is not None
+        job.progress = _progress("starting", 0.0, f"Attempt {job.attempts} started")
         _changed(s, job, storage)
         return Claimed(job.id, job.kind, dict(job.payload), job.attempts)
 
@@ -82,7 +96,7 @@ def renew(db: Database, worker_id: str, job_ids: list[int], *, lease_s: float) -
     with db.session() as s:
         s.execute(
             update(Job)
-            .where(Job.id.in_(job_ids), Job.worker_id == worker_id, Job.status == "running")
+            .where(Job.id.in_(job_ids), Job.worker_id == worker_id, Job.status == JobStatus.RUNNING)
             .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
             .execution_options(synchronize_session=False)
         )
@@ -100,15 +114,17 @@ def states(db: Database, job_ids: list[int]) -> dict[int, tuple[str, str | None,
 
 
 def finish(
-    db: Database, job: Claimed, worker_id: str, status: str, *, error: str | None = None, storage: Storage
+    db: Database, job: Claimed, worker_id: str, status: JobStatus, *, error: str | None = None, storage: Storage
 ) -> bool:
     """Record the outcome of an attempt, unless the job was taken from this worker meanwhile."""
-    assert status in FINISHED
+    status = JobStatus(status)
+    assert status.finished
     with db.session() as s:
         row = _owned(s, job, worker_id)
         if row is None:
             return False
         row.status, row.error, row.finished_at, row.lease_expires_at = status, error, utcnow(), None
+        _ended(row)
         _changed(s, row, storage)
         return True
 
@@ -130,10 +146,11 @@ def release(db: Database, job: Claimed, worker_id: str, *, storage: Storage) -> 
         if row is None:
             return False
         if row.cancel_requested:
-            row.status, row.finished_at = "cancelled", utcnow()
+            row.status, row.finished_at = JobStatus.CANCELLED, utcnow()
+            _ended(row)
         else:
-            row.status, row.attempts = "queued", max(row.attempts - 1, 0)
-            row.progress = {"stage": "queued", "fraction": 0.0, "message": "Worker stopped; waiting for another"}
+            row.status, row.attempts = JobStatus.QUEUED, max(row.attempts - 1, 0)
+            row.progress = _progress("queued", 0.0, "Worker stopped; waiting for another")
         row.worker_id = row.lease_expires_at = None
         _changed(s, row, storage)
         return True
@@ -144,14 +161,15 @@ def recover_expired(db: Database, *, storage: Storage) -> int:
     with db.session() as s:
         rows = s.scalars(
             select(Job)
-            .where(Job.status == "running", Job.lease_expires_at < utcnow())
+            .where(Job.status == JobStatus.RUNNING, Job.lease_expires_at < utcnow())
             .with_for_update(skip_locked=True)
         ).all()
         for row in rows:
             log.warning("job lease expired", extra={"job_id": row.id, "worker": row.worker_id})
             if row.cancel_requested:
-                row.status, row.finished_at = "cancelled", utcnow()
+                row.status, row.finished_at = JobStatus.CANCELLED, utcnow()
                 row.worker_id = row.lease_expires_at = None
+                _ended(row)
                 _changed(s, row, storage)
             else:
                 _retry_or_fail(s, row, f"worker {row.worker_id} stopped responding (lease expired)", storage)
@@ -163,9 +181,10 @@ def request_cancel(session: Session, job: Job, *, storage: Storage | None) -> No
     if job.status not in ACTIVE:
         return
     expired = job.lease_expires_at is not None and job.lease_expires_at < utcnow()
-    if job.status == "queued" or expired:
-        job.status, job.finished_at, job.cancel_requested = "cancelled", utcnow(), True
+    if job.status == JobStatus.QUEUED or expired:
+        job.status, job.finished_at, job.cancel_requested = JobStatus.CANCELLED, utcnow(), True
         job.worker_id = job.lease_expires_at = None
+        _ended(job)
         _changed(session, job, storage)
     else:
         job.cancel_requested = True
@@ -174,17 +193,18 @@ def request_cancel(session: Session, job: Job, *, storage: Storage | None) -> No
 
 def _owned(s: Session, job: Claimed, worker_id: str) -> Job | None:
     row = s.get(Job, job.id, with_for_update=True, populate_existing=True)
-    if row is None or row.status != "running" or row.worker_id != worker_id or row.attempts != job.attempt:
+    if row is None or row.status != JobStatus.RUNNING or row.worker_id != worker_id or row.attempts != job.attempt:
         return None
     return row
 
 
 def _retry_or_fail(s: Session, row: Job, reason: str, storage: Storage | None) -> None:
     if row.attempts < row.max_attempts:
-        row.status, row.error = "queued", f"attempt {row.attempts} lost: {reason}"
-        row.progress = {"stage": "queued", "fraction": 0.0, "message": f"Retrying after: {reason}"}
+        row.status, row.error = JobStatus.QUEUED, f"attempt {row.attempts} lost: {reason}"
+        row.progress = _progress("queued", 0.0, f"Retrying after: {reason}")
     else:
-        row.status, row.finished_at = "failed", utcnow()
+        row.status, row.finished_at = JobStatus.FAILED, utcnow()
         row.error = f"Gave up after {row.attempts} attempts: {reason}"
+        _ended(row)
     row.worker_id = row.lease_expires_at = None
     _changed(s, row, storage)

@@ -2,13 +2,15 @@
 
 A kind may also register a status hook: it runs inside every transaction that changes one of its jobs' status
 (claimed, re-queued, completed, failed, cancelled), so a domain row (an experiment, a batch prediction) mirrors
-its job atomically, whichever process makes the change.
+its job atomically, whichever process makes the change. The built-in kinds register when `automl.jobs.handlers`
+is imported (the queue and the worker do); tests register more kinds the same way.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -16,8 +18,13 @@ from sqlalchemy.orm import Session
 
 from automl.config import Settings
 from automl.db import Database
-from automl.db.models import Job
+from automl.db.models import Job, JobStatus
 from automl.storage import Storage
+
+
+class JobKind(StrEnum):
+    EXPERIMENT = "experiment"
+    BATCH_PREDICTION = "batch_prediction"
 
 
 class JobCancelled(Exception):
@@ -60,7 +67,7 @@ class JobContext:
         row = session.execute(
             select(Job.status, Job.worker_id, Job.attempts).where(Job.id == self.job_id)
         ).one_or_none()
-        return row is not None and tuple(row) == ("running", self.worker_id, self.attempt)
+        return row is not None and tuple(row) == (JobStatus.RUNNING, self.worker_id, self.attempt)
 
 
 Handler = Callable[[JobContext], None]
@@ -91,12 +98,7 @@ def on_status(kind: str) -> Callable[[StatusHook], StatusHook]:
     return deco
 
 
-def _load_handlers() -> None:
-    import automl.jobs.handlers  # noqa: F401  (imports every module that registers a kind)
-
-
 def handler_for(kind: str) -> Handler:
-    _load_handlers()
     try:
         return _HANDLERS[kind]
     except KeyError:
@@ -104,10 +106,8 @@ def handler_for(kind: str) -> Handler:
 
 
 def status_hook_for(kind: str) -> StatusHook | None:
-    _load_handlers()
     return _HOOKS.get(kind)
 
 
 def known_kinds() -> list[str]:
-    _load_handlers()
     return sorted(_HANDLERS)

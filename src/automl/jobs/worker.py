@@ -22,6 +22,7 @@ from types import FrameType
 
 from automl.config import Settings
 from automl.db import Database
+from automl.db.models import JobStatus
 from automl.jobs import queue
 from automl.jobs.child import ChildSpec, run_child
 from automl.jobs.handlers import PRELOAD
@@ -133,7 +134,7 @@ class Worker:
         now = time.monotonic()
         for job_id, run in list(self.running.items()):
             status, worker_id, attempts, cancel = states.get(job_id, ("gone", None, 0, False))
-            if status != "running" or worker_id != self.id or attempts != run.job.attempt:
+            if status != JobStatus.RUNNING or worker_id != self.id or attempts != run.job.attempt:
                 self._kill(run, "lost")  # taken over or cancelled elsewhere: its new owner records the outcome
             elif cancel and run.reason is None:
                 run.reason, run.kill_at = "cancelled", now + CANCEL_GRACE_S
@@ -151,10 +152,10 @@ class Worker:
 
     def _record(self, run: _Running, outcome: tuple[str, str | None] | None) -> None:
         job, storage = run.job, self.storage
-        if run.reason == "cancelled" or (outcome is not None and outcome[0] == "cancelled"):
-            queue.finish(self.db, job, self.id, "cancelled", storage=storage)
-        elif outcome is not None and outcome[0] in ("completed", "failed"):
-            queue.finish(self.db, job, self.id, outcome[0], error=outcome[1], storage=storage)
+        if run.reason == "cancelled" or (outcome is not None and outcome[0] == JobStatus.CANCELLED):
+            queue.finish(self.db, job, self.id, JobStatus.CANCELLED, storage=storage)
+        elif outcome is not None and outcome[0] in (JobStatus.COMPLETED, JobStatus.FAILED):
+            queue.finish(self.db, job, self.id, JobStatus(outcome[0]), error=outcome[1], storage=storage)
         elif outcome is not None and outcome[0] == "lost" or run.reason == "lost":
             pass
         else:
@@ -192,7 +193,7 @@ class Worker:
                 run.reason = "shutdown"
             self._terminate(run)
             if run.reason == "cancelled":
-                queue.finish(self.db, run.job, self.id, "cancelled", storage=self.storage)
+                queue.finish(self.db, run.job, self.id, JobStatus.CANCELLED, storage=self.storage)
             else:
                 queue.release(self.db, run.job, self.id, storage=self.storage)
         self.running.clear()

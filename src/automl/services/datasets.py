@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,39 +12,39 @@ import pyarrow.parquet as pq
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 
-from automl.config import Settings
 from automl.db import Database
-from automl.db.models import BatchPrediction, Dataset, Experiment
+from automl.db.models import ACTIVE, BatchPrediction, Dataset, Experiment
 from automl.errors import Conflict, NotFound
-from automl.ingest import SUFFIXES
+from automl.ingest.filenames import UploadedFile
 from automl.ingest.growing import UploadProgress
 from automl.ingest.jsonable import jsonable
 from automl.ingest.pipeline import ingest_upload
-from automl.ingest.upload import receive_upload
 from automl.storage import Storage, new_key
 
 log = logging.getLogger(__name__)
-ACTIVE_STATUSES = ("queued", "running")
 MAX_PREVIEW_ROWS = 1000
 
 
-async def upload_dataset(request: Request, *, db: Database, storage: Storage, settings: Settings) -> Dataset:
-    """Stream the request's `file` to disk, convert it to Parquet with its profile, record it.
+Receiver = Callable[[Path, UploadProgress], Awaitable[UploadedFile]]
 
-    Only the Parquet copy is kept; on any failure no file and no row are left behind.
+
+async def upload_dataset(receive: Receiver, *, db: Database, storage: Storage) -> Dataset:
+    """Convert the file `receive(path, progress)` writes to Parquet with its profile, and record it.
+
+    The receiver (the API's multipart reader) writes the client's bytes to `path`, reporting to `progress`;
+    parsing starts on a worker thread while they are still arriving, so the two overlap. Only the Parquet copy
+    is kept; on any failure no file and no row are left behind.
     """
     key = new_key()
     raw, parquet = storage.upload(key), storage.dataset(key)
+    raw.parent.mkdir(parents=True, exist_ok=True)
     progress = UploadProgress()
-    # Parsing starts on a worker thread while the body is still arriving, so the two overlap.
     ingesting = asyncio.ensure_future(run_in_threadpool(ingest_upload, raw, progress, parquet))
     try:
         t0 = time.perf_counter()
         try:
-            upload = await receive_upload(request, raw, max_bytes=settings.max_upload_mb * 2**20,
-                                          suffixes=SUFFIXES, progress=progress)
+            upload = await receive(raw, progress)
         except BaseException:
             await asyncio.gather(ingesting, return_exceptions=True)  # let the reader stop before cleaning up
             raise
@@ -112,7 +112,7 @@ def delete_dataset(session: Session, storage: Storage, dataset_id: int) -> None:
     if dataset is None:
         raise NotFound(f"dataset {dataset_id} not found")
     experiments = session.scalars(select(Experiment).where(Experiment.dataset_id == dataset_id)).all()
-    active = [e.id for e in experiments if e.status in ACTIVE_STATUSES]
+    active = [e.id for e in experiments if e.status in ACTIVE]
     if active:
         raise Conflict(f"dataset {dataset_id} is in use by experiment(s) {active} that are queued or running;"
                        " cancel them or wait until they finish")

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from automl.db import Database
-from automl.jobs.queue import FINISHED
+from automl.db.models import FINISHED
 from automl.services import experiments as svc
 
 POLL_S = 0.5

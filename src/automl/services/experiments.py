@@ -9,15 +9,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from automl.db.base import utcnow
-from automl.db.models import Dataset, Experiment, Job, TrainedModel
+from automl.db.models import ACTIVE, Dataset, Experiment, JobStatus, TrainedModel
 from automl.engine.errors import EngineError
-from automl.engine.task import METRICS, resolve_metric, resolve_problem_type
+from automl.engine.task import resolve_metric, resolve_problem_type
 from automl.errors import Conflict, NotFound, Unprocessable
 from automl.jobs import queue
+from automl.jobs.registry import JobKind
 from automl.schemas.experiments import ExperimentCreate
 from automl.storage import Storage
 
-KIND = "experiment"
 PROBLEM_TYPES = ("auto", "classification", "binary", "multiclass", "regression")
 UNUSABLE_KINDS = ("id", "constant")
 
@@ -39,11 +39,12 @@ def create_experiment(session: Session, storage: Storage, body: ExperimentCreate
     exp = Experiment(
         name=body.name or f"{target} on {ds.name}", dataset_id=ds.id, target_column=target,
         feature_columns=features, problem_type=problem_type, metric=metric, time_budget_s=body.time_budget_s,
-        status="queued", progress={"stage": "queued", "fraction": 0.0, "message": "Waiting for a worker"},
+        status=JobStatus.QUEUED,
     )
     session.add(exp)
     session.flush()
-    queue.enqueue(session, KIND, {"experiment_id": exp.id})
+    exp.job = queue.enqueue(session, JobKind.EXPERIMENT, {"experiment_id": exp.id})
+    session.flush()
     return exp
 
 
@@ -114,23 +115,19 @@ def list_experiments(
 
 
 def ranked_models(session: Session, exp: Experiment) -> list[TrainedModel]:
-    """Best first by CV score in the metric's direction; on a tie the single model before the ensemble."""
-    models = session.scalars(select(TrainedModel).where(TrainedModel.experiment_id == exp.id)).all()
-    sign = -1.0 if (m := METRICS.get(exp.metric)) is not None and m.direction == "maximize" else 1.0
-    return sorted(
-        models,
-        key=lambda r: (r.cv_score is None, sign * (r.cv_score or 0.0), r.is_ensemble, r.id),
-    )
+    """In the stored rank (the engine's leaderboard order)."""
+    query = select(TrainedModel).where(TrainedModel.experiment_id == exp.id)
+    return list(session.scalars(query.order_by(TrainedModel.rank.is_(None), TrainedModel.rank, TrainedModel.id)))
 
 
 def leaderboard(session: Session, exp: Experiment) -> list[dict[str, Any]]:
     return [
         {
-            "model_id": m.id, "rank": rank, "algorithm": m.algorithm, "cv_score": m.cv_score, "metrics": m.metrics,
+            "model_id": m.id, "rank": m.rank, "algorithm": m.algorithm, "cv_score": m.cv_score, "metrics": m.metrics,
             "fit_seconds": m.fit_seconds, "predict_ms_per_row": m.predict_ms_per_row, "is_ensemble": m.is_ensemble,
             "deployed_api": m.deployed_api, "deployed_batch": m.deployed_batch,
         }
-        for rank, m in enumerate(ranked_models(session, exp), start=1)
+        for m in ranked_models(session, exp)
     ]
 
 
@@ -139,22 +136,11 @@ def summary(exp: Experiment) -> dict[str, Any]:
         "id", "name", "dataset_id", "target_column", "feature_columns", "problem_type", "metric", "time_budget_s",
         "status", "attempts", "error", "summary", "created_at", "started_at", "finished_at",
     )
-    out = {f: getattr(exp, f) for f in fields}
-    out["progress"] = {"stage": "queued", "fraction": 0.0, "message": "", **(exp.progress or {})}
-    return out
+    return {**{f: getattr(exp, f) for f in fields}, "progress": exp.progress}
 
 
 def public(session: Session, exp: Experiment) -> dict[str, Any]:
     return {**summary(exp), "leaderboard": leaderboard(session, exp)}
-
-
-def active_job(session: Session, exp_id: int) -> Job | None:
-    return session.scalars(
-        select(Job)
-        .where(Job.kind == KIND, Job.payload["experiment_id"].as_integer() == exp_id, Job.status.in_(queue.ACTIVE))
-        .order_by(Job.id.desc())
-        .with_for_update()
-    ).first()
 
 
 def cancel_experiment(session: Session, storage: Storage, exp_id: int) -> tuple[Experiment, bool]:
@@ -164,13 +150,14 @@ def cancel_experiment(session: Session, storage: Storage, exp_id: int) -> tuple[
     a completed or failed one is a 409.
     """
     exp = get_experiment(session, exp_id)
-    if exp.status in ("completed", "failed"):
+    if exp.status in (JobStatus.COMPLETED, JobStatus.FAILED):
         raise Conflict(f"Experiment {exp_id} has already {exp.status}; there is nothing to cancel.")
-    job = active_job(session, exp_id)
+    job = exp.job
     if job is not None:
+        session.refresh(job, with_for_update=True)
+    if job is not None and job.status in ACTIVE:
         queue.request_cancel(session, job, storage=storage)
-    elif exp.status != "cancelled":  # no live job behind it (should not happen): settle the row itself
-        exp.status, exp.finished_at = "cancelled", utcnow()
-        exp.progress = {**(exp.progress or {}), "message": "Cancelled"}
+    elif exp.status != JobStatus.CANCELLED:  # no live job behind it (should not happen): settle the row itself
+        exp.status, exp.finished_at = JobStatus.CANCELLED, utcnow()
     session.refresh(exp)
-    return exp, exp.status not in queue.FINISHED
+    return exp, not exp.status.finished

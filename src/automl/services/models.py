@@ -26,32 +26,13 @@ def get_model(session: Session, model_id: int) -> TrainedModel:
     return row
 
 
-def _direction(metric: str) -> str:
-    try:
-        from automl.engine.task import METRICS
-
-        return METRICS[metric].direction
-    except (ImportError, KeyError):
-        return "maximize"
-
-
-def rank_of(session: Session, model: TrainedModel) -> int | None:
-    """1 + the number of the experiment's models with a better CV score (the leaderboard's order)."""
-    if model.cv_score is None:
-        return None
-    better = (TrainedModel.cv_score > model.cv_score) if _direction(model.experiment.metric) == "maximize" \
-        else (TrainedModel.cv_score < model.cv_score)
-    query = select(func.count()).where(TrainedModel.experiment_id == model.experiment_id, better)
-    return int(session.scalar(query) or 0) + 1
-
-
 def model_public(session: Session, model: TrainedModel, *, pending_predictions: int = 0) -> dict[str, Any]:
     exp: Experiment = model.experiment
     return {
         "id": model.id, "experiment_id": model.experiment_id, "experiment_name": exp.name,
         "dataset_id": exp.dataset_id, "target_column": exp.target_column, "problem_type": exp.problem_type,
         "metric": exp.metric, "algorithm": model.algorithm, "candidate_key": model.candidate_key,
-        "params": model.params, "is_ensemble": model.is_ensemble, "rank": rank_of(session, model),
+        "params": model.params, "is_ensemble": model.is_ensemble, "rank": model.rank,
         "cv_score": model.cv_score, "metrics": model.metrics, "fit_seconds": model.fit_seconds,
         "predict_ms_per_row": model.predict_ms_per_row, "feature_importance": model.feature_importance,
         "plots": model.plots, "input_schema": model.input_schema, "classes": model.classes,

@@ -10,8 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automl.db import Database
-from automl.db.base import utcnow
-from automl.db.models import BatchPrediction, Job
+from automl.db.models import ACTIVE, BatchPrediction, JobStatus
 from automl.errors import (
     Conflict,
     Forbidden,
@@ -19,16 +18,18 @@ from automl.errors import (
     TooLarge,
     Unprocessable,
 )
+from automl.jobs import queue
+from automl.jobs.handlers.batch_prediction import input_path, output_path
+from automl.jobs.registry import JobKind
 from automl.observability import PREDICT_LATENCY, PREDICT_ROWS
 from automl.services.models import get_model
 from automl.services.serving import ServingRuntime
-from automl.serving.batch import BatchInputError, file_suffix, missing_columns, read_columns
+from automl.serving.batch import BatchInputError, check_columns
 from automl.serving.predict import predict_rows
 from automl.serving.schema import InputError
 from automl.storage import Storage, new_key
 
 MAX_ROWS_PER_REQUEST = 100_000  # a whole held-out set scores in one call; larger inputs belong in a batch job
-JOB_KIND = "batch_prediction"
 
 
 def predict(runtime: ServingRuntime, model_id: int, body: Any, *, api_key: str | None) -> dict[str, Any]:
@@ -66,27 +67,9 @@ def _parse_body(body: Any) -> tuple[Any, bool]:
 
 
 # -- batch -----------------------------------------------------------------------------------------
-def input_path(storage: Storage, bp: BatchPrediction) -> Path:
-    return storage.prediction(bp.input_key, ".input" + Path(bp.input_name).suffix.lower())
-
-
-def output_path(storage: Storage, bp: BatchPrediction) -> Path | None:
-    return storage.prediction(bp.output_key, ".csv") if bp.output_key else None
-
-
 def batch_public(bp: BatchPrediction) -> dict[str, Any]:
     return {"id": bp.id, "model_id": bp.model_id, "status": bp.status, "n_rows": bp.n_rows, "error": bp.error,
             "input_name": bp.input_name, "created_at": bp.created_at, "finished_at": bp.finished_at}
-
-
-def _enqueue(session: Session, batch_prediction_id: int) -> None:
-    payload = {"batch_prediction_id": batch_prediction_id}
-    try:
-        from automl.jobs.queue import enqueue
-    except ImportError:  # the queue module not there: the row itself is the data contract
-        session.add(Job(kind=JOB_KIND, payload=payload))
-        return
-    enqueue(session, JOB_KIND, payload)
 
 
 def check_batch_deployed(db: Database, model_id: int) -> list[dict[str, Any]]:
@@ -105,20 +88,16 @@ def submit_batch(db: Database, storage: Storage, model_id: int, received: Path, 
     try:
         schema = check_batch_deployed(db, model_id)
         try:
-            file_suffix(filename)
-            names = read_columns(received, filename)
-            missing = missing_columns(schema, names) if names is not None else []
+            check_columns(schema, received, filename=filename)
         except BatchInputError as exc:
             raise Unprocessable(str(exc)) from None
-        if missing:
-            raise Unprocessable(f"missing columns: {', '.join(missing)}")
         path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(received, path)
         with db.session() as s:
             bp = BatchPrediction(model_id=model_id, input_name=filename[:255], input_key=key)
             s.add(bp)
             s.flush()
-            _enqueue(s, bp.id)
+            bp.job_id = queue.enqueue(s, JobKind.BATCH_PREDICTION, {"batch_prediction_id": bp.id}).id
         return bp
     except BaseException:
         Storage.remove(received, path)
@@ -142,7 +121,7 @@ def download(session: Session, storage: Storage, batch_id: int) -> tuple[Path, s
     """The scored CSV and a download name; Conflict until the job has completed."""
     bp = get_batch(session, batch_id)
     path = output_path(storage, bp)
-    if bp.status != "completed" or path is None:
+    if bp.status != JobStatus.COMPLETED or path is None:
         raise Conflict(f"batch prediction {batch_id} is {bp.status}; the file is ready once it has completed")
     if not path.exists():
         raise NotFound(f"batch prediction {batch_id}: the scored file is gone")
@@ -151,7 +130,7 @@ def download(session: Session, storage: Storage, batch_id: int) -> tuple[Path, s
 
 def delete_batch(session: Session, storage: Storage, batch_id: int) -> None:
     bp = get_batch(session, batch_id)
-    if bp.status in ("queued", "running"):
+    if bp.status in ACTIVE:
         raise Conflict(f"batch prediction {batch_id} is {bp.status}; delete it once it has finished")
     remove_batch_files(storage, [bp])
     session.delete(bp)
@@ -161,14 +140,3 @@ def remove_batch_files(storage: Storage, batches: list[BatchPrediction]) -> None
     """For whoever deletes models or experiments: the rows cascade, the files do not."""
     for bp in batches:
         Storage.remove(input_path(storage, bp), output_path(storage, bp))
-
-
-def mark(db: Database, batch_id: int, **values: Any) -> None:
-    with db.session() as s:
-        bp = s.get(BatchPrediction, batch_id)
-        if bp is not None:
-            for k, v in values.items():
-                setattr(bp, k, v)
-            if values.get("status") in ("completed", "failed", "cancelled"):
-                bp.finished_at = utcnow()
-

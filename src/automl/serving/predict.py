@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.ingest.jsonable import jsonable
 from automl.serving.cache import LoadedModel
 
 
@@ -23,23 +24,13 @@ def outputs(model: Any, frame: pd.DataFrame, *, probabilities: bool) -> tuple[np
     return labels, proba
 
 
-def _plain(values: np.ndarray) -> list[Any]:
-    """Numpy labels/values -> Python scalars (NaN -> None so JSON stays valid)."""
-    out = values.tolist()
-    if values.dtype.kind == "f":
-        return [None if v != v else v for v in out]
-    if values.dtype.kind == "O":
-        return [v.item() if isinstance(v, np.generic) else v for v in out]
-    return out
-
-
 def predict_rows(
     loaded: LoadedModel, frame: pd.DataFrame, *, probabilities: bool = False
 ) -> tuple[list[Any], list[dict[str, float]] | None]:
     """Predictions for each row and, for classifiers when asked, `{class: p}` per row."""
     labels, proba = outputs(loaded.model, frame, probabilities=probabilities and loaded.is_classifier)
     if proba is None:
-        return _plain(labels), None
+        return jsonable(labels), None
     names = [str(c) for c in proba.columns]
     rows = proba.to_numpy(dtype="float64").tolist()
-    return _plain(labels), [dict(zip(names, row, strict=True)) for row in rows]
+    return jsonable(labels), [dict(zip(names, row, strict=True)) for row in rows]

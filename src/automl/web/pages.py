@@ -92,7 +92,7 @@ def model_page(request: Request, model_id: int, session: SessionDep, settings: S
         plot_data=views.plot_data(model),
         experiment=model.experiment,
         dataset=dataset,
-        rank=queries.model_rank(session, model),
+        rank=model.rank,
         fields=views.form_fields(model, example, dataset),
         examples=views.code_examples(str(request.base_url), model.id, example, keys_required=keys_required),
         keys_required=keys_required,

@@ -32,10 +32,6 @@ def leaderboard(session: Session, experiment: Experiment) -> list[TrainedModel]:
     return experiments.ranked_models(session, experiment)
 
 
-def model_rank(session: Session, model: TrainedModel) -> int | None:
-    return models.rank_of(session, model)
-
-
 def batch_jobs(session: Session, model_id: int, limit: int = 20) -> Sequence[BatchPrediction]:
     return predictions.list_batches(session, model_id)[:limit]
 

@@ -8,14 +8,16 @@ from typing import Any
 
 from fastapi.templating import Jinja2Templates
 
+from automl.db.models import ACTIVE, JobStatus
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 STATUS_STYLE = {
-    "queued": "secondary",
-    "running": "primary",
-    "completed": "success",
-    "failed": "danger",
-    "cancelled": "warning",
+    JobStatus.QUEUED: "secondary",
+    JobStatus.RUNNING: "primary",
+    JobStatus.COMPLETED: "success",
+    JobStatus.FAILED: "danger",
+    JobStatus.CANCELLED: "warning",
 }
 KIND_STYLE = {
     "numeric": "primary",
@@ -26,7 +28,6 @@ KIND_STYLE = {
     "id": "dark",
     "constant": "light",
 }
-ACTIVE_STATUSES = ("queued", "running")
 
 
 def fmt_num(value: Any, digits: int = 4) -> str:
@@ -68,7 +69,7 @@ def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))  # autoescape is on for .html
     env = templates.env
     env.filters.update(num=fmt_num, when=fmt_when, size=fmt_size, pct=fmt_pct)
-    env.globals.update(status_style=STATUS_STYLE, kind_style=KIND_STYLE, active_statuses=ACTIVE_STATUSES)
+    env.globals.update(status_style=STATUS_STYLE, kind_style=KIND_STYLE, active_statuses=ACTIVE)
     return templates
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from automl.errors import BadInput, UnsupportedMedia
 from automl.ingest.detect import SUFFIXES
-from automl.ingest.upload import check_suffix, clean_filename
+from automl.ingest.filenames import check_suffix, clean_filename
 
 BAD_NAMES = ["../../etc/passwd", "..\\win.csv", "a/b.csv", "a\x00.csv", "tab\there.csv", "..", " "]
 

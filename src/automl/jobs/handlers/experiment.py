@@ -8,24 +8,21 @@ also checks this attempt still owns the job, so a retried or taken-over experime
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
 from typing import Any
 
-import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from automl.db.base import utcnow
-from automl.db.models import Experiment, Job, TrainedModel
-from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobLost, on_status, register
+from automl.db.models import Experiment, Job, JobStatus, TrainedModel
+from automl.ingest.jsonable import jsonable
+from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobKind, JobLost, on_status, register
 from automl.storage import Storage
 
 log = logging.getLogger(__name__)
-
-PROGRESS_EVERY_S = 0.5
 
 
 def overhead_reserve(budget_s: float) -> float:
@@ -48,29 +45,33 @@ def remove_orphan_artifacts(session: Session, storage: Storage, exp_id: int) -> 
     return removed
 
 
-@on_status("experiment")
+def store_ranks(session: Session, exp_id: int, metric: str) -> None:
+    """Number the experiment's models in the engine's leaderboard order (ties: the one registered first)."""
+    from automl.engine import leaderboard_key
+
+    rows = session.scalars(select(TrainedModel).where(TrainedModel.experiment_id == exp_id)).all()
+    ordered = sorted(rows, key=lambda r: (leaderboard_key(metric, r.cv_score, r.predict_ms_per_row), r.id))
+    for rank, row in enumerate(ordered, start=1):
+        row.rank = rank
+
+
+@on_status(JobKind.EXPERIMENT)
 def mirror_job(session: Session, job: Job, storage: Storage | None) -> None:
-    exp = session.get(Experiment, job.payload.get("experiment_id"))
+    exp = session.scalars(select(Experiment).where(Experiment.job_id == job.id)).first()
     if exp is None:
         return
     exp.status, exp.attempts = job.status, job.attempts
-    if job.status == "running":
+    if job.status == JobStatus.RUNNING:
         exp.started_at, exp.finished_at, exp.error = job.started_at, None, None
-        exp.progress = {"stage": "starting", "fraction": 0.0, "message": f"Attempt {job.attempts} started"}
-    elif job.status == "queued":
-        exp.progress = dict(job.progress or {"stage": "queued", "fraction": 0.0, "message": ""})
-    else:
+    elif job.status.finished:
         exp.finished_at = job.finished_at or utcnow()
-        if job.status == "failed":
+        if job.status == JobStatus.FAILED:
             exp.error = job.error
-        message = {"completed": "Done", "failed": "Failed", "cancelled": "Cancelled"}[job.status]
-        fraction = 1.0 if job.status == "completed" else (exp.progress or {}).get("fraction", 0.0)
-        exp.progress = {"stage": job.status, "fraction": fraction, "message": message}
-        if storage is not None and job.status != "completed":
+        if storage is not None and job.status != JobStatus.COMPLETED:
             remove_orphan_artifacts(session, storage, exp.id)
 
 
-@register("experiment")
+@register(JobKind.EXPERIMENT)
 def run_experiment(ctx: JobContext) -> None:
     import pandas as pd
 
@@ -78,12 +79,12 @@ def run_experiment(ctx: JobContext) -> None:
 
     exp_id = int(ctx.payload["experiment_id"])
     spec = _start_clean(ctx, exp_id)
-    progress = _progress_writer(ctx, exp_id)
+    progress = ctx.report_progress
     progress("loading", 0.0, "Loading the dataset")
     df = pd.read_parquet(spec["path"], columns=[*spec["features"], spec["target"]])
     spent = time.time() - ctx.claimed_at
     budget = max(1.0, spec["budget"] - spent - overhead_reserve(spec["budget"]))
-    register_model = _ModelRegistrar(ctx, exp_id)
+    register_model = _ModelRegistrar(ctx, exp_id, spec["metric"])
     stop = lambda: ctx.should_stop() or register_model.lost  # noqa: E731
     automl = AutoML(
         time_budget_s=budget, metric=spec["metric"], problem_type=spec["problem_type"], seed=0,
@@ -95,6 +96,7 @@ def run_experiment(ctx: JobContext) -> None:
         _raise_if_stopped(ctx, register_model.lost)
         raise JobFailed(str(exc)) from None
     _raise_if_stopped(ctx, register_model.lost)
+    progress("finalizing", 1.0, "Saving results")
     _finish(ctx, exp_id, result, register_model.ids)
 
 
@@ -124,27 +126,11 @@ def _start_clean(ctx: JobContext, exp_id: int) -> dict[str, Any]:
     return spec
 
 
-def _progress_writer(ctx: JobContext, exp_id: int) -> Any:
-    last_at, last_stage = [0.0], [""]
-
-    def report(stage: str, fraction: float, message: str = "") -> None:
-        now = time.monotonic()
-        if now - last_at[0] < PROGRESS_EVERY_S and stage == last_stage[0] and fraction < 1.0:
-            return
-        last_at[0], last_stage[0] = now, stage
-        with ctx.db.session() as s:
-            exp = s.get(Experiment, exp_id)
-            if exp is not None and ctx.owns_job(s):
-                exp.progress = {"stage": stage, "fraction": round(float(fraction), 4), "message": message}
-
-    return report
-
-
 class _ModelRegistrar:
     """on_model: save the artifact, then insert its row in one transaction (the file goes if the insert does)."""
 
-    def __init__(self, ctx: JobContext, exp_id: int) -> None:
-        self.ctx, self.exp_id = ctx, exp_id
+    def __init__(self, ctx: JobContext, exp_id: int, metric: str) -> None:
+        self.ctx, self.exp_id, self.metric = ctx, exp_id, metric
         self.lost = False
         self.ids: dict[str, int] = {}
 
@@ -166,6 +152,7 @@ class _ModelRegistrar:
                 s.add(row)
                 s.flush()
                 self.ids[result.key] = row.id
+                store_ranks(s, self.exp_id, self.metric)
         except JobLost:
             Storage.remove(path)
         except IntegrityError:
@@ -197,26 +184,10 @@ def _finish(ctx: JobContext, exp_id: int, result: Any, ids: dict[str, int]) -> N
         assert exp is not None
         exp.problem_type, exp.metric = result.problem_type, result.metric
         exp.summary = jsonable({**result.summary, "best_model_id": ids.get(result.best.key)})
-        exp.progress = {"stage": "finalizing", "fraction": 1.0, "message": "Saving results"}
         for r in result.leaderboard:
             row = s.get(TrainedModel, ids[r.key]) if r.key in ids else None
             if row is not None and r.feature_importance and not row.feature_importance:
                 row.feature_importance = jsonable(r.feature_importance)
+        store_ranks(s, exp_id, result.metric)
 
 
-
-def jsonable(value: Any) -> Any:
-    """Engine results (numpy scalars and arrays, NaN) as plain JSON values for the database."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, bool | int | float | str) or value is None:
-        return value
-    return str(value)

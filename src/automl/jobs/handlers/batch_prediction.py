@@ -11,21 +11,28 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automl.db.base import utcnow
-from automl.db.models import BatchPrediction, Job, TrainedModel
-from automl.jobs.registry import JobCancelled, JobContext, JobFailed, on_status, register
+from automl.db.models import BatchPrediction, Job, JobStatus, TrainedModel
+from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobKind, on_status, register
 from automl.observability import PREDICT_ROWS
-from automl.services.predictions import input_path, output_path
 from automl.serving.batch import BatchInputError, score_file
 from automl.storage import Storage, new_key
 
 log = logging.getLogger(__name__)
-KIND = "batch_prediction"
 
 
-@register(KIND)
+def input_path(storage: Storage, bp: BatchPrediction) -> Path:
+    return storage.prediction(bp.input_key, ".input" + Path(bp.input_name).suffix.lower())
+
+
+def output_path(storage: Storage, bp: BatchPrediction) -> Path | None:
+    return storage.prediction(bp.output_key, ".csv") if bp.output_key else None
+
+
+@register(JobKind.BATCH_PREDICTION)
 def run_batch_prediction(ctx: JobContext) -> None:
     batch_id = int(ctx.payload["batch_prediction_id"])
     with ctx.db.session() as s:
@@ -54,7 +61,7 @@ def run_batch_prediction(ctx: JobContext) -> None:
         if bp is None or model is None:
             Storage.remove(dest, src)
             return
-        bp.status, bp.n_rows, bp.output_key, bp.finished_at = "completed", n_rows, output_key, utcnow()
+        bp.status, bp.n_rows, bp.output_key, bp.finished_at = JobStatus.COMPLETED, n_rows, output_key, utcnow()
         model.n_predictions = model.n_predictions + n_rows
     PREDICT_ROWS.labels(str(model.id), "batch").inc(n_rows)
     Storage.remove(src)  # the scored file carries the input columns
@@ -82,19 +89,19 @@ def _score(
     return score_file(model, schema, src, dest, filename=filename, classifier=classifier, on_chunk=on_chunk)
 
 
-@on_status(KIND)
+@on_status(JobKind.BATCH_PREDICTION)
 def mirror_status(session: Session, job: Job, storage: Storage | None) -> None:
     """Keep the BatchPrediction's status in step with its job's."""
-    bp = session.get(BatchPrediction, int(job.payload.get("batch_prediction_id", 0)))
-    if bp is None or bp.status == "completed":
+    bp = session.scalars(select(BatchPrediction).where(BatchPrediction.job_id == job.id)).first()
+    if bp is None or bp.status == JobStatus.COMPLETED:
         return
-    if job.status in ("queued", "running"):
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         bp.status, bp.finished_at = job.status, None
-    elif job.status in ("failed", "cancelled"):
+    elif job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
         bp.status, bp.finished_at = job.status, utcnow()
-        bp.error = job.error or ("cancelled" if job.status == "cancelled" else "failed")
+        bp.error = job.error or str(job.status)
         if storage is not None:
             Storage.remove(input_path(storage, bp), output_path(storage, bp))
         bp.output_key = None
-    elif job.status == "completed":  # the handler found nothing to do (row deleted meanwhile)
-        bp.status, bp.finished_at = "completed", bp.finished_at or utcnow()
+    elif job.status == JobStatus.COMPLETED:  # the handler found nothing to do (row deleted meanwhile)
+        bp.status, bp.finished_at = JobStatus.COMPLETED, bp.finished_at or utcnow()
