@@ -1,16 +1,30 @@
-"""The datasets API: upload each format, list with paging, detail, preview, delete (and its 409)."""
+"""The datasets API: upload each format, list with paging, detail, preview, delete (and its 409); the profile's
+schema."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 
 from automl.config import Settings
 from automl.db.models import Dataset, Experiment
+from automl.ingest.profile import profile_table
+from automl.ingest.stats import QUANTILES
+from automl.schemas.datasets import (
+    CategoryStats,
+    DatasetProfile,
+    DateRange,
+    NoStats,
+    NumericStats,
+    Quantiles,
+    TextStats,
+)
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -106,3 +120,68 @@ def test_preview_of_a_dataset_whose_file_vanished_is_a_404(client: TestClient, s
         p.unlink()
     r = client.get(f"/api/datasets/{ds['id']}/preview?rows=5")
     assert r.status_code == 404 and "missing" in r.json()["detail"]
+
+
+def mixed_csv(n: int = 120) -> bytes:
+    """Every column kind, missing values, an empty column and an infinity, as a user's CSV would hold them."""
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({
+        "customer_id": np.arange(n) + 5000,
+        "age": rng.integers(18, 80, n).astype(float),
+        "income": rng.normal(4000, 900, n).round(2),
+        "plan": rng.choice(["basic", "plus", "pro"], n),
+        "active": rng.choice(["yes", "no"], n),
+        "signup": pd.date_range("2023-03-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+        "note": [f"the customer called about invoice {i} and asked for a refund of {rng.integers(9, 99)}"
+                 for i in range(n)],
+        "country": ["PT"] * n,
+        "empty": [""] * n,
+    })
+    df.loc[::5, "age"] = np.nan
+    df.loc[::9, "plan"] = "NA"
+    df.loc[3, "income"] = np.inf
+    return df.to_csv(index=False).encode()
+
+
+def test_stored_profile_is_exactly_the_schema(client: TestClient) -> None:
+    r = upload(client, "mixed.csv", mixed_csv())
+    assert r.status_code == 201, r.text
+    with client.app.state.db.session() as s:  # type: ignore[attr-defined]
+        stored = s.get(Dataset, r.json()["id"]).profile
+    profile = DatasetProfile.model_validate(stored)  # extra="forbid" everywhere, no defaults
+    assert profile.model_dump(mode="json") == stored  # nothing missing, nothing added, nothing coerced
+    shapes = {c.name: (c.kind, type(c.stats)) for c in profile.columns}
+    assert shapes == {
+        "customer_id": ("id", NumericStats), "age": ("numeric", NumericStats), "income": ("numeric", NumericStats),
+        "plan": ("categorical", CategoryStats), "active": ("boolean", CategoryStats),
+        "signup": ("datetime", DateRange), "note": ("text", TextStats), "country": ("constant", CategoryStats),
+        "empty": ("constant", NoStats),
+    }
+    assert list(Quantiles.model_fields) == [f"p{round(q * 100)}" for q in QUANTILES]
+    cols = {c.name: c for c in profile.columns}
+    assert cols["age"].n_missing == 24 and cols["plan"].n_missing == 14
+    assert sum(cols["income"].stats.histogram.counts) == 119  # the infinity is valid but not binned
+    assert {w.code for w in profile.warnings} >= {"id_like", "constant"}
+
+    detail = client.get(f"/api/datasets/{r.json()['id']}").json()
+    assert {"columns": detail["columns"], "warnings": detail["warnings"]} == stored
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    column = schemas["ColumnProfile"]
+    assert column["additionalProperties"] is False
+    assert {"name", "dtype", "kind", "n_unique", "n_missing", "missing_pct", "samples", "stats"} == set(
+        column["required"])
+    assert {"NumericStats", "Histogram", "TopValue", "DateRange", "TextStats", "DatasetWarning"} <= set(schemas)
+    assert schemas["ColumnProfile"]["properties"]["kind"]["enum"][0] == "numeric"
+
+
+def test_profile_shapes_validate_for_durations_times_and_null_columns() -> None:
+    table = pa.table({
+        "wait": pa.array([dt.timedelta(seconds=s) for s in (1, 2, 3, 5, 8)], pa.duration("us")),
+        "at": pa.array([dt.time(1, 2), dt.time(3, 4), None, dt.time(5, 6), dt.time(7, 8)]),
+        "nothing": pa.array([None] * 5, pa.null()),
+        "all_inf": pa.array([float("inf")] * 4 + [float("-inf")]),
+    })
+    raw = profile_table(table)
+    assert DatasetProfile.model_validate(raw).model_dump(mode="json") == raw
+    wait = raw["columns"][0]
+    assert wait["samples"][0] == 1.0 and wait["stats"]["max"] == 8.0  # durations in seconds, samples and stats

@@ -83,6 +83,8 @@ def test_upload_to_batch_download(browser_page, server: str, tmp_path: Path) -> 
     form = tid(page, "predict-form")
     form.wait_for(timeout=30_000)
     page.locator("#model-plots .js-plotly-plot").nth(3).wait_for(timeout=15_000)  # ROC, PR, confusion, importance
+    prefilled = form.locator("input[name], select[name]").evaluate_all("els => els.map((e) => e.value)")
+    assert prefilled and not [v for v in prefilled if v.strip().lower() in ("nan", "none", "null")], prefilled
     first = df.drop(columns=[TARGET]).iloc[0]
     for col, value in first.items():
         field = form.locator(f"[name='{col}']")

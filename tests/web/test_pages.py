@@ -1,6 +1,7 @@
 """The server-rendered pages: contract test ids, live fragments, and user text escaped everywhere."""
 from __future__ import annotations
 
+from html import unescape
 from html.parser import HTMLParser
 
 import pytest
@@ -131,6 +132,31 @@ def test_model_page_form_batch_and_examples(client: TestClient, db) -> None:
     el = Elements(client.get(f"/models/{models[0]}/batches").text)
     (_, link), = el.testid("batch-download")
     assert link["href"] == f"/api/batch-predictions/{newest}/download"
+
+
+def test_prediction_form_prefills_a_missing_sample_as_an_empty_field(client: TestClient, db) -> None:
+    from automl.db.models import TrainedModel
+
+    ds = seed.dataset(db, x0_missing=True)  # x0 has no value in the data: its profile has no sample
+    _, models = seed.experiment(db, ds)
+    with db.session() as s:  # categories as an older engine wrote them, missing turned into the text "nan";
+        model = s.get(TrainedModel, models[0])  # and a boolean input that the dataset's profile does not know
+        schema = [dict(c) for c in model.input_schema]
+        schema[1]["categories"] = ["nan", "north", "None", "south"]
+        schema.append({"name": "flag", "kind": "boolean", "dtype": "bool", "categories": None, "required": True})
+        model.input_schema = schema
+    html, el = page(client, f"/models/{models[0]}")
+    (tag, x0), = el.named("x0")
+    assert tag == "input" and x0["value"] == ""
+    options = [(a["value"], "selected" in a) for t, a in el.tags if t == "option"]
+    assert options == [("", False), ("north", True), ("south", False),  # city: no "nan" or "None" offered
+                       ("", True), ("true", False), ("false", False)]  # flag: no known value, so "(missing)"
+    form = html[html.index('data-testid="predict-form"'):html.index('data-testid="predict-submit"')]
+    examples = unescape(html[html.index('data-testid="code-curl"'):])
+    for marker in ("nan", "None", "null"):
+        assert f'value="{marker}"' not in form and f">{marker}<" not in form
+    assert '"x0": null' in examples and "'x0': None" in examples  # JSON in curl, Python in the Python tab
+    assert "nan" not in examples.lower()
 
 
 def test_missing_things_get_a_404_page(client: TestClient) -> None:

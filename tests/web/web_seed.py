@@ -5,41 +5,44 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from automl.db import Database
-from automl.db.models import BatchPrediction, Dataset, Experiment, TrainedModel
+from automl.db.models import BatchPrediction, Dataset, Experiment, Job, TrainedModel
+from automl.ingest.profile import profile_table
+from automl.schemas.datasets import DatasetProfile
 
 XSS_COLUMN = "<script>window.__xss=1</script>"
 XSS_VALUE = '<img src=x onerror="window.__xss=2">'
 XSS_NAME = 'x<b>ss<i>"quoted".csv'
 
 
-def _column(name: str, kind: str, dtype: str, n_unique: int, samples: list[Any], stats: dict[str, Any]) -> dict:
-    return {"name": name, "dtype": dtype, "kind": kind, "n_unique": n_unique, "n_missing": 3,
-            "missing_pct": 1.0, "samples": samples, "stats": stats}
+N_ROWS = 300
 
 
-def profile(*, hostile: bool = False) -> dict[str, Any]:
+def profile(*, hostile: bool = False, x0_missing: bool = False) -> dict[str, Any]:
+    """The profile the ingest code writes for a small customers table (so the pages see the real shape);
+    `x0_missing`: the numeric column holds no value at all, so it has no sample."""
+    rng = np.random.default_rng(0)
     city = XSS_COLUMN if hostile else "city"
-    return {
-        "columns": [
-            _column("x0", "numeric", "float64", 290, [0.12, -1.3, 2.2], {
-                "mean": 0.01, "std": 1.0, "min": -3.1, "max": 3.0,
-                "histogram": {"edges": [-3, -2, -1, 0, 1, 2, 3], "counts": [5, 40, 100, 98, 45, 12]}}),
-            _column(city, "categorical", "object", 3, [XSS_VALUE if hostile else "north", "south"], {
-                "top_values": [{"value": XSS_VALUE if hostile else "north", "count": 120},
-                               {"value": "south", "count": 100}, {"value": "east", "count": 80}]}),
-            _column("label", "categorical", "object", 2, ["yes", "no"], {
-                "top_values": [{"value": "yes", "count": 160}, {"value": "no", "count": 140}]}),
-        ],
-        "warnings": [{"code": "high_missing", "column": city, "message": f"Column {city} has missing values."}],
-    }
+    first_city = XSS_VALUE if hostile else "north"
+    x0 = rng.normal(size=N_ROWS).round(2)
+    table = pa.table({
+        "x0": pa.array(x0, mask=np.ones(N_ROWS, bool) if x0_missing else np.arange(N_ROWS) % 100 == 0),
+        city: rng.choice([first_city, "south", "east"], N_ROWS, p=[0.4, 0.33, 0.27]),
+        "label": rng.choice(["yes", "no"], N_ROWS),
+    })
+    written = profile_table(table)
+    DatasetProfile.model_validate(written)
+    return written
 
 
-def dataset(db: Database, *, hostile: bool = False) -> int:
+def dataset(db: Database, *, hostile: bool = False, x0_missing: bool = False) -> int:
     with db.session() as s:
         ds = Dataset(name=XSS_NAME if hostile else "customers.csv", storage_key=uuid.uuid4().hex,
-                     source_format="csv", size_bytes=12345, sha256="0" * 64, n_rows=300, n_cols=3,
-                     profile=profile(hostile=hostile))
+                     source_format="csv", size_bytes=12345, sha256="0" * 64, n_rows=N_ROWS, n_cols=3,
+                     profile=profile(hostile=hostile, x0_missing=x0_missing))
         s.add(ds)
         s.flush()
         return ds.id
@@ -52,16 +55,21 @@ def experiment(db: Database, dataset_id: int, *, status: str = "completed", n_mo
     with db.session() as s:
         exp = Experiment(name="label · customers.csv", dataset_id=dataset_id, target_column="label",
                          feature_columns=["x0", city], problem_type="binary", metric="roc_auc",
-                         time_budget_s=10, status=status, progress={"stage": "search", "fraction": 0.5,
-                                                                   "message": "trial 3"},
+                         time_budget_s=10, status=status,
                          started_at=now, finished_at=now if status == "completed" else None)
+        progress = {"stage": "search", "fraction": 0.5, "message": "trial 3"}
+        if "progress" in Experiment.__table__.c:  # before progress moved onto the experiment's job
+            exp.progress = progress
+        else:
+            exp.job = Job(kind="experiment", payload={}, status=status, progress=progress)
         s.add(exp)
         s.flush()
         ids = []
         for i in range(n_models):
+            rank = {"rank": i + 1} if "rank" in TrainedModel.__table__.c else {}  # once rank is a column
             m = TrainedModel(
                 experiment_id=exp.id, candidate_key=f"m{i}", algorithm=["lightgbm", "logistic_regression"][i % 2],
-                cv_score=0.9 - 0.05 * i, metrics={"roc_auc": 0.88 - 0.05 * i, "accuracy": 0.8},
+                cv_score=0.9 - 0.05 * i, **rank, metrics={"roc_auc": 0.88 - 0.05 * i, "accuracy": 0.8},
                 fit_seconds=1.5, predict_ms_per_row=0.02, artifact_key=uuid.uuid4().hex, artifact_sha256="a" * 64,
                 artifact_size=2048, classes=["no", "yes"],
                 feature_importance=[{"feature": "x0", "importance": 0.2}, {"feature": city, "importance": 0.05}],

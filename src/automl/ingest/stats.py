@@ -44,10 +44,14 @@ def top_values(dictionary: pa.Array, counts: np.ndarray, k: int = TOP_VALUES) ->
 
 
 def numeric_stats(dictionary: pa.Array, counts: np.ndarray, *, n_valid: int) -> dict[str, Any]:
-    """Exact moments and quantiles: each distinct value weighted by its count."""
-    if pa.types.is_duration(dictionary.type):
-        dictionary = dictionary.cast(pa.int64())
-    values = dictionary.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    """Exact moments and quantiles: each distinct value weighted by its count. Durations are in seconds, as
+    the samples are; infinities are left out (`{}` when nothing finite is left)."""
+    values = _as_float(dictionary)
+    finite = np.isfinite(values)
+    values, counts = values[finite], counts[finite]
+    n_valid = int(counts.sum())
+    if n_valid == 0:
+        return {}
     order = np.argsort(values)
     values, weights = values[order], counts[order].astype(np.float64)
     # elementwise products, not np.dot: BLAS threads cost milliseconds on arrays this small
@@ -64,3 +68,13 @@ def numeric_stats(dictionary: pa.Array, counts: np.ndarray, *, n_valid: int) -> 
         "quantiles": {f"p{round(q * 100)}": jsonable(float(v)) for q, v in zip(QUANTILES, qvals, strict=True)},
         "histogram": {"edges": [jsonable(float(e)) for e in edges], "counts": [int(c) for c in hist_counts]},
     }
+
+
+_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+def _as_float(dictionary: pa.Array) -> np.ndarray:
+    t = dictionary.type
+    if pa.types.is_duration(t):
+        return dictionary.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64) * _SECONDS[t.unit]
+    return dictionary.cast(pa.float64()).to_numpy(zero_copy_only=False)

@@ -8,32 +8,39 @@ from typing import Any
 
 from automl.db.models import Dataset, TrainedModel
 from automl.engine.task import DEFAULT_METRIC, MAX_INT_CLASSES, METRICS, PROBLEM_TYPES
+from automl.ingest.sources import is_missing_marker
+from automl.schemas.datasets import DatasetProfile
 
 EXAMPLE_ROWS = 1
 
 
+def profile(dataset: Dataset) -> DatasetProfile:
+    """The stored profile read through its one schema (the API's), so a page shows the fields the API names."""
+    return DatasetProfile.model_validate(dataset.profile)
+
+
 def columns(dataset: Dataset) -> list[dict[str, Any]]:
-    return list((dataset.profile or {}).get("columns") or [])
+    return [c.model_dump(mode="json") for c in profile(dataset).columns]
 
 
 def warnings(dataset: Dataset) -> list[dict[str, Any]]:
-    return list((dataset.profile or {}).get("warnings") or [])
+    return [w.model_dump(mode="json") for w in profile(dataset).warnings]
 
 
 def problem_hint(col: dict[str, Any]) -> str:
     """The problem type a column would give as a target, from its profile (the engine decides for real)."""
-    kind, n_unique = col.get("kind"), int(col.get("n_unique") or 0)
+    kind, n_unique = col["kind"], col["n_unique"]
     if kind == "boolean" or n_unique == 2:
         return "binary"
     if kind == "numeric":
-        integer = str(col.get("dtype", "")).startswith(("int", "uint", "Int", "UInt"))
+        integer = col["dtype"].startswith(("int", "uint"))
         return "multiclass" if integer and n_unique <= MAX_INT_CLASSES else "regression"
     return "multiclass"
 
 
 def default_target(cols: list[dict[str, Any]]) -> str | None:
     """The last usable column: by convention the label usually comes last."""
-    usable = [c["name"] for c in cols if c.get("kind") not in ("id", "constant", "text", "datetime")]
+    usable = [c["name"] for c in cols if c["kind"] not in ("id", "constant", "text", "datetime")]
     return usable[-1] if usable else (cols[-1]["name"] if cols else None)
 
 
@@ -73,34 +80,40 @@ def plot_data(model: TrainedModel) -> dict[str, Any]:
     return finite({"plots": model.plots or {}, "feature_importance": model.feature_importance or []})
 
 
+def is_missing(value: Any) -> bool:
+    """None, NaN or a marker the upload and the predict endpoint read as missing ("nan", "NA", "None", ...)."""
+    return _clean(value) is None or is_missing_marker(value)
+
+
 def example_row(model: TrainedModel, dataset: Dataset | None) -> dict[str, Any]:
-    """One plausible input row: a category or a sample value from the profile for each input column."""
-    samples = {c["name"]: c.get("samples") or [] for c in (columns(dataset) if dataset else [])}
+    """One plausible input row: a category or a sample value from the profile for each input column; None
+    (an empty form field, null in the code examples) where the model and the profile know no value."""
+    samples = {c["name"]: c["samples"] for c in (columns(dataset) if dataset else [])}
     row: dict[str, Any] = {}
     for field in model.input_schema or []:
         name = field["name"]
-        cats = [c for c in field.get("categories") or [] if c is not None]
-        values = [v for v in (_clean(s) for s in samples.get(name, [])) if v is not None]
-        row[name] = cats[0] if cats else values[0] if values else (0 if field.get("kind") == "numeric" else "")
+        known = [v for v in (field.get("categories") or []) + samples.get(name, []) if not is_missing(v)]
+        row[name] = known[0] if known else None
     return row
 
 
-def _boolean_values(dataset: Dataset | None, name: str) -> list[str]:
+def _boolean_values(col: dict[str, Any] | None) -> list[str]:
     """A boolean column's own spellings (Yes/No, 0/1, …) from the profile, so the form offers what the data has."""
-    col = next((c for c in (columns(dataset) if dataset else []) if c["name"] == name), {})
-    top = (col.get("stats") or {}).get("top_values") or []
-    values = [str(t["value"]) for t in top if t.get("value") is not None]
+    top = col["stats"].get("top_values", []) if col else []
+    values = [str(t["value"]) for t in top if not is_missing(t["value"])]
     return values if len(values) == 2 else ["true", "false"]
 
 
 def form_fields(model: TrainedModel, example: dict[str, Any], dataset: Dataset | None) -> list[dict[str, Any]]:
     """One field per input column: a select for categories and booleans, otherwise a text input."""
+    profiled = {c["name"]: c for c in (columns(dataset) if dataset else [])}
     fields = []
     for field in model.input_schema or []:
         kind = field.get("kind") or "text"
-        cats = [str(c) for c in field.get("categories") or [] if c is not None]
+        cats = [str(c) for c in field.get("categories") or [] if not is_missing(c)]
         if not cats and kind == "boolean":
-            cats = _boolean_values(dataset, field["name"])
+            cats = _boolean_values(profiled.get(field["name"]))
+        value = example.get(field["name"])
         fields.append(
             {
                 "name": field["name"],
@@ -108,7 +121,7 @@ def form_fields(model: TrainedModel, example: dict[str, Any], dataset: Dataset |
                 "dtype": field.get("dtype") or "",
                 "required": bool(field.get("required")),
                 "options": cats,
-                "value": "" if example.get(field["name"]) is None else str(example[field["name"]]),
+                "value": "" if is_missing(value) else str(value),  # a missing value is an empty field
             }
         )
     return fields

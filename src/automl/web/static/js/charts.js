@@ -68,52 +68,30 @@ const Charts = (() => {
     return box;
   }
 
-  // --- dataset distributions: accept the profile's histogram / top-values shapes -------------------
-  function pairs(raw) {
-    if (!raw) return null;
-    if (Array.isArray(raw)) {
-      return raw.map((item) => Array.isArray(item) ? {value: item[0], count: item[1]}
-        : {value: item.value ?? item.label ?? item.category, count: item.count ?? item.n ?? item.frequency});
-    }
-    if (typeof raw === "object") return Object.entries(raw).map(([value, count]) => ({value, count}));
-    return null;
+  // --- dataset distributions: the profile's one shape (automl.schemas.datasets.ColumnProfile) ---------
+  // stats.histogram = {edges: [n + 1 numbers], counts: [n integers]} for numbers;
+  // stats.top_values = [{value, count}, ...], most frequent first, for everything counted by value.
+  function histogram(h) {
+    const x = h.counts.map((_, i) => (h.edges[i] + h.edges[i + 1]) / 2);
+    return {x, y: h.counts, width: h.edges[1] - h.edges[0]};
   }
 
-  function histogram(stats) {
-    const h = stats.histogram || stats.hist;
-    if (!h) return null;
-    if (Array.isArray(h)) {
-      return {x: h.map((b) => b.start ?? b.bin ?? b.left ?? b.x), y: h.map((b) => b.count ?? b.n ?? b.y)};
-    }
-    const edges = h.edges || h.bins || h.bin_edges;
-    const counts = h.counts || h.count;
-    if (!edges || !counts) return null;
-    const mids = counts.map((_, i) => edges.length > counts.length ? (edges[i] + edges[i + 1]) / 2 : edges[i]);
-    return {x: mids, y: counts, width: edges.length > counts.length ? edges[1] - edges[0] : undefined};
-  }
-
-  function topValues(stats) {
-    const raw = stats.top_values || stats.top || stats.value_counts || stats.frequencies || stats.categories;
-    const list = pairs(raw);
-    return list && list.length && list.every((p) => typeof p.count === "number") ? list.slice(0, 12) : null;
-  }
-
-  function distributions(container, columns, nRows) {
+  function distributions(container, columns) {
     if (!container) return 0;
     let shown = 0;
     for (const col of columns.slice(0, 40)) {
-      const stats = col.stats || {};
-      const hist = histogram(stats);
-      const top = hist ? null : topValues(stats);
-      if (!hist && !top) continue;
+      const {histogram: hist, top_values: top} = col.stats;
+      if (!hist && !(top && top.length)) continue;
       const box = card(container, `${col.name} · ${col.kind}`, {cls: "chart-sm", col: "col-sm-6 col-lg-4"});
       const small = {margin: {l: 40, r: 8, t: 6, b: 30}, bargap: 0.05};
       if (hist) {
-        plot(box, [{type: "bar", x: hist.x, y: hist.y, width: hist.width, marker: {color: COLORS[0]},
+        const bars = histogram(hist);
+        plot(box, [{type: "bar", x: bars.x, y: bars.y, width: bars.width, marker: {color: COLORS[0]},
           hovertemplate: "%{x}: %{y}<extra></extra>"}], small);
       } else {
-        const cats = categories(top.map((p) => p.value).reverse(), 16);
-        plot(box, [{type: "bar", orientation: "h", y: cats.at, x: top.map((p) => p.count).reverse(),
+        const list = top.slice(0, 12).reverse();
+        const cats = categories(list.map((p) => p.value), 16);
+        plot(box, [{type: "bar", orientation: "h", y: cats.at, x: list.map((p) => p.count),
           customdata: cats.full, marker: {color: COLORS[1]}, hovertemplate: "%{customdata}: %{x}<extra></extra>"}],
           {...small, margin: {l: 8, r: 8, t: 6, b: 30}, yaxis: cats.axis});
       }
@@ -170,7 +148,7 @@ const Charts = (() => {
   }
 
   function importance(container, items, {top = 20} = {}) {
-    const list = (items || []).slice().sort((a, b) => b.importance - a.importance).slice(0, top).reverse();
+    const list = items.slice().sort((a, b) => b.importance - a.importance).slice(0, top).reverse();
     if (!list.length) return false;
     // fill the free half of the last row when there is one, else take a whole row
     const col = container.children.length % 2 === 1 ? "col-md-6" : "col-12";
@@ -186,7 +164,7 @@ const Charts = (() => {
 
   function modelPlots(container, model) {
     container.replaceChildren();
-    const p = model.plots || {};
+    const p = model.plots;  // GET /api/models/{id} and the model page both carry plots and feature_importance
     if (p.roc && p.roc.fpr) roc(container, p.roc);
     if (p.pr && p.pr.recall) pr(container, p.pr);
     if (p.confusion_matrix && p.confusion_matrix.matrix) confusion(container, p.confusion_matrix);

@@ -102,8 +102,7 @@
     const names = profile.columns.map((c) => c.name);
     let rows;
     try {
-      const body = await App.api("GET", box.dataset.url);
-      rows = Array.isArray(body) ? body : (body && (body.rows || body.items || body.records)) || [];
+      rows = (await App.api("GET", box.dataset.url)).rows;  // {columns, rows}: automl.schemas.datasets.DatasetPreview
     } catch (err) {
       box.replaceChildren(App.el("p", {class: "p-3 mb-0 text-danger small"}, `Preview unavailable: ${err.message}`));
       return;
@@ -136,7 +135,7 @@
   loadPreview();
   const profile = App.readJson("profile-data");
   if (profile && typeof Charts !== "undefined") {
-    const shown = Charts.distributions(document.getElementById("distributions"), profile.columns, profile.n_rows);
+    const shown = Charts.distributions(document.getElementById("distributions"), profile.columns);
     if (!shown) document.getElementById("distributions-empty").classList.remove("d-none");
   }
 })();

@@ -23,7 +23,7 @@
   }
 
   function metricTiles(model) {
-    const tiles = Object.entries(model.metrics || {}).map(([name, value]) => App.el("div", {class: "col-6 col-md-3 col-xl-2"},
+    const tiles = Object.entries(model.metrics).map(([name, value]) => App.el("div", {class: "col-6 col-md-3 col-xl-2"},
       App.el("div", {class: "border rounded px-2 py-1 bg-body-tertiary h-100"},
         App.el("div", {class: "stat-label text-truncate", title: name}, name),
         App.el("div", {class: "fw-semibold font-monospace"}, App.fmt(value)))));
