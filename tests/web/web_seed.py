@@ -57,19 +57,15 @@ def experiment(db: Database, dataset_id: int, *, status: str = "completed", n_mo
                          feature_columns=["x0", city], problem_type="binary", metric="roc_auc",
                          time_budget_s=10, status=status,
                          started_at=now, finished_at=now if status == "completed" else None)
-        progress = {"stage": "search", "fraction": 0.5, "message": "trial 3"}
-        if "progress" in Experiment.__table__.c:  # before progress moved onto the experiment's job
-            exp.progress = progress
-        else:
-            exp.job = Job(kind="experiment", payload={}, status=status, progress=progress)
+        exp.job = Job(kind="experiment", payload={}, status=status,  # the experiment's progress lives on its job
+                      progress={"stage": "search", "fraction": 0.5, "message": "trial 3"})
         s.add(exp)
         s.flush()
         ids = []
         for i in range(n_models):
-            rank = {"rank": i + 1} if "rank" in TrainedModel.__table__.c else {}  # once rank is a column
             m = TrainedModel(
                 experiment_id=exp.id, candidate_key=f"m{i}", algorithm=["lightgbm", "logistic_regression"][i % 2],
-                cv_score=0.9 - 0.05 * i, **rank, metrics={"roc_auc": 0.88 - 0.05 * i, "accuracy": 0.8},
+                rank=i + 1, cv_score=0.9 - 0.05 * i, metrics={"roc_auc": 0.88 - 0.05 * i, "accuracy": 0.8},
                 fit_seconds=1.5, predict_ms_per_row=0.02, artifact_key=uuid.uuid4().hex, artifact_sha256="a" * 64,
                 artifact_size=2048, classes=["no", "yes"],
                 feature_importance=[{"feature": "x0", "importance": 0.2}, {"feature": city, "importance": 0.05}],
