@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 
-from automl.cli_engine import predict_command, train_command
+from automl.cli.engine import predict_command, train_command
 from automl.engine import ArtifactIntegrityError
 
 

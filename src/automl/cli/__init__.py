@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from automl.cli_serving import apikey_app, model_app
+from automl.cli.serving import apikey_app, model_app
 from automl.config import get_settings
 from automl.logging import configure_logging
 
@@ -66,7 +66,7 @@ def train(
     out: Annotated[Path, typer.Option(help="Folder for the model artifacts.")] = Path("models"),
 ) -> None:
     """Train from the shell with a progress bar; print the leaderboard and save the models."""
-    from automl.cli_engine import train_command
+    from automl.cli.engine import train_command
 
     train_command(file, target, time_budget, out)
 
@@ -78,7 +78,7 @@ def predict(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the scored CSV.")],
 ) -> None:
     """Score a file with a saved model: the input columns, then `prediction` (and class probabilities)."""
-    from automl.cli_engine import predict_command
+    from automl.cli.engine import predict_command
 
     predict_command(model, file, output)
 
