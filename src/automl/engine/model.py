@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from automl.engine.candidates import compile_fitted
 from automl.engine.fastpath import FastModel, compile_verified, synthetic_rows
 from automl.engine.kinds import coerce_frame
 from automl.engine.validation import predict_internal
@@ -19,8 +20,9 @@ class FittedModel:
     A single candidate's members are its k fold models (equal weights: bagging); the
     ensemble's members are the union of its candidates' fold models, weighted.
 
-    `compile_fast` adds a verified compiled form of the same members (engine/fastpath.py) that
-    `predict`/`predict_proba` use when present; `predict_raw` always runs the pipelines themselves.
+    `compile_fast` adds a verified compiled form of the same members (engine/fastpath/, each final
+    model compiled by its candidate family) that `predict`/`predict_proba` use when present;
+    `predict_raw` always runs the pipelines themselves.
     """
 
     fast: FastModel | None = None  # class default: artifacts pickled before the fast path have none
@@ -67,7 +69,8 @@ class FittedModel:
         schema. False, and the regular path, when they disagree."""
         self.fast = None
         self.fast = compile_verified(
-            self.kinds, self.members, self.n_classes, self._regular_raw, synthetic_rows(self.input_schema)
+            self.kinds, self.members, self.n_classes, regular=self._regular_raw,
+            sample=synthetic_rows(self.input_schema), compile_model=compile_fitted,
         )
         return self.fast is not None
 

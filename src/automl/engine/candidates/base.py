@@ -1,4 +1,5 @@
-"""Candidate families: each declares defaults, a search space and a relative cost; a registry refuses duplicates."""
+"""Candidate families: each declares defaults, a search space, a relative cost and how its fitted models
+compile for serving; a registry refuses duplicates."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any, ClassVar
 import numpy as np
 import optuna
 from sklearn.base import BaseEstimator
+
+from automl.engine.fastpath import FastPredict
 
 Params = dict[str, Any]
 
@@ -68,6 +71,12 @@ class Candidate:
         rounds as their fold models stopped at (a little more: the refit sees more rows)."""
         return {}
 
+    def compile(self, est: Any) -> FastPredict | None:
+        """This family's fitted model `est` as a fast predictor for serving (see fastpath.FastPredict), or
+        None: the model is not this family's, or it keeps its own predict on the compiled transformed
+        matrix. Whatever it returns is used only after it reproduced the pipeline (fastpath.verify)."""
+        return None
+
 
 REGISTRY: dict[str, Candidate] = {}
 
@@ -79,9 +88,17 @@ def register(cls: type[Candidate]) -> type[Candidate]:
     return cls
 
 
+def compile_fitted(est: Any) -> FastPredict | None:
+    """The first registered family's compiled form of the fitted model `est`, or None."""
+    for family in REGISTRY.values():
+        fast = family.compile(est)
+        if fast is not None:
+            return fast
+    return None
+
+
 def time_left(deadline: float) -> float:
     return deadline - time.monotonic()
-
 
 
 def refit_rounds(best: list[int]) -> int:

@@ -7,10 +7,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import optuna
-from sklearn.base import BaseEstimator
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 
 from automl.engine.candidates.base import Candidate, Params, TaskContext, register, time_left
+from automl.engine.fastpath import FastPredict, FlatTrees, TreeNodes
 
 _FIRST_CHUNK = 10  # trees fitted before the deadline is consulted (they time one tree)
 _CHUNK = 50
@@ -80,6 +82,32 @@ class _Forest(Candidate):
             est.fit(X, y)
             per_tree = (time.monotonic() - start) / step
         return est.set_params(warm_start=False)
+
+    def compile(self, est: Any) -> FastPredict | None:
+        """The mean of the trees' leaf values (class shares normalised per leaf, as the trees' own
+        predict_proba), every tree walked at once; small batches only, forests under FlatTrees.MAX_NODES."""
+        if not isinstance(est, self.classes) or est.n_outputs_ != 1:
+            return None
+        trees = [t.tree_ for t in est.estimators_]
+        if sum(t.node_count for t in trees) > FlatTrees.MAX_NODES:
+            return None
+        flat = FlatTrees([TreeNodes(
+            left=t.children_left, right=t.children_right, feature=t.feature, threshold=t.threshold,
+            missing_left=getattr(t, "missing_go_to_left", np.zeros(t.node_count, dtype=np.uint8)),
+        ) for t in trees], float32=True)
+        values = np.concatenate([t.value[:, 0, :] for t in trees])
+        classifier = is_classifier(est)
+        if classifier:
+            totals = values.sum(axis=1, keepdims=True)
+            values = values / np.where(totals == 0, 1.0, totals)
+
+        def predict(A: Any, threads: int) -> np.ndarray | None:
+            if sp.issparse(A) or not flat.fits(A.shape[0]):
+                return None
+            out = values[flat.leaves(A)].mean(axis=1)
+            return out if classifier else out[:, 0]
+
+        return predict
 
 
 @register

@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from automl.engine.candidates.base import Candidate, Params, TaskContext, min_gain, refit_rounds, register
+from automl.engine.fastpath import FastPredict
 
 _BASE = {"n_estimators": 5000, "subsample_freq": 1, "verbose": -1}
 # lightgbm >= 4.6 takes eval_X / eval_y and deprecates eval_set
@@ -89,3 +90,16 @@ class LightGBM(Candidate):
 
     def fixed_rounds(self, fold_models: list[Any]) -> Params:
         return {"n_estimators": refit_rounds([m.best_iteration_ or m.n_estimators_ for m in fold_models])}
+
+    def compile(self, est: Any) -> FastPredict | None:
+        """The booster on the float matrix (categoricals as codes), without the sklearn wrapper's checks;
+        a thread count chosen by batch size."""
+        if not isinstance(est, lgb.LGBMModel):
+            return None
+        booster, classifier = est.booster_, isinstance(est, lgb.LGBMClassifier)
+
+        def predict(A: Any, threads: int) -> np.ndarray:
+            out = booster.predict(A, num_threads=threads)
+            return np.column_stack([1.0 - out, out]) if classifier and out.ndim == 1 else out  # binary: P(1)
+
+        return predict

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
+import numpy as np
 import optuna
+import scipy.sparse as sp
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LinearRegression, LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
 
 from automl.engine.candidates.base import Candidate, Params, TaskContext, register
+from automl.engine.fastpath import FastPredict
 
 _CS = [0.003, 0.03, 0.3, 3.0, 30.0]
 # scikit-learn >= 1.8 warns unless the L2-only path and the new fitted attributes are asked for explicitly
@@ -19,8 +24,30 @@ _LRCV_EXTRA = {
 }
 
 
+class _Linear(Candidate):
+    def compile(self, est: Any) -> FastPredict | None:
+        """One matrix product on the dense matrix, then scikit-learn's own link (expit / softmax)."""
+        if isinstance(est, LinearRegression | Ridge | RidgeCV) and np.ndim(est.coef_) == 1:
+            coef, intercept = est.coef_, est.intercept_
+            return lambda A, threads: None if sp.issparse(A) else A @ coef + intercept
+        if not isinstance(est, LogisticRegression | LogisticRegressionCV):
+            return None
+        coef, intercept = est.coef_.T, est.intercept_
+
+        def predict(A: Any, threads: int) -> np.ndarray | None:
+            if sp.issparse(A):
+                return None
+            decision = A @ coef + intercept
+            if coef.shape[1] == 1:  # binary: P(class 1) = expit(decision)
+                p = expit(decision[:, 0])
+                return np.column_stack([1.0 - p, p])
+            return softmax(decision, axis=1)
+
+        return predict
+
+
 @register
-class PlainLinear(Candidate):
+class PlainLinear(_Linear):
     """LogisticRegression / LinearRegression with defaults, as in the original tutorial."""
 
     name = "linear"
@@ -39,7 +66,7 @@ class PlainLinear(Candidate):
 
 
 @register
-class RegularisedLinear(Candidate):
+class RegularisedLinear(_Linear):
     """L2-regularised linear model; the default picks C / alpha by an internal 3-fold CV."""
 
     name = "ridge"

@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 import optuna
-from sklearn.base import BaseEstimator
+import scipy.sparse as sp
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.ensemble import (
     GradientBoostingClassifier,
     GradientBoostingRegressor,
@@ -16,6 +18,7 @@ from sklearn.ensemble import (
 )
 
 from automl.engine.candidates.base import Candidate, Params, TaskContext, register
+from automl.engine.fastpath import FastPredict, FlatTrees, TreeNodes
 
 
 @register
@@ -68,3 +71,43 @@ class HistGradientBoosting(Candidate):
         cls = HistGradientBoostingClassifier if ctx.is_classification else HistGradientBoostingRegressor
         extra = {"class_weight": "balanced"} if ctx.is_classification and ctx.balanced else {}
         return cls(**params, **extra, max_iter=500, early_stopping=True, n_iter_no_change=20, random_state=ctx.seed)
+
+    def compile(self, est: Any) -> FastPredict | None:
+        """Baseline + the sum of each output's trees, then the link; without categorical splits."""
+        if not isinstance(est, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+            return None
+        if est.loss not in ("log_loss", "squared_error"):
+            return None
+        # no public API exposes the fitted trees or the baseline: read as scikit-learn's own predict does
+        iterations, baseline = est._predictors, est._baseline_prediction
+        nodes = [tree.nodes for iteration in iterations for tree in iteration]
+        if any(n["is_categorical"].any() for n in nodes):
+            return None
+        return _HistTrees(nodes, n_outputs=len(iterations[0]), baseline=baseline, classifier=is_classifier(est))
+
+
+class _HistTrees:
+    """HistGradientBoosting's raw prediction from flat trees, then its link (expit / softmax)."""
+
+    def __init__(self, nodes: list[np.ndarray], *, n_outputs: int, baseline: Any, classifier: bool) -> None:
+        self.trees = FlatTrees([TreeNodes(
+            left=np.where(n["is_leaf"] == 1, -1, n["left"].astype(np.intp)),
+            right=np.where(n["is_leaf"] == 1, -1, n["right"].astype(np.intp)),
+            feature=n["feature_idx"], threshold=n["num_threshold"], missing_left=n["missing_go_to_left"],
+        ) for n in nodes], float32=False)
+        self.values = np.concatenate([n["value"] for n in nodes])
+        self.n_outputs = n_outputs
+        self.baseline = np.asarray(baseline, dtype=np.float64).ravel()
+        self.classifier = classifier
+
+    def __call__(self, A: Any, threads: int) -> np.ndarray | None:
+        if sp.issparse(A) or not self.trees.fits(A.shape[0]):
+            return None
+        leaf_values = self.values[self.trees.leaves(A)]  # (rows, iterations * outputs)
+        raw = leaf_values.reshape(len(leaf_values), -1, self.n_outputs).sum(axis=1) + self.baseline
+        if not self.classifier:
+            return raw[:, 0]
+        if self.n_outputs == 1:
+            p = expit(raw[:, 0])
+            return np.column_stack([1.0 - p, p])
+        return softmax(raw, axis=1)

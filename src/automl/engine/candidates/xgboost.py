@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy as np
 import optuna
+import scipy.sparse as sp
 import xgboost as xgb
 from sklearn.base import BaseEstimator
 from sklearn.utils.class_weight import compute_sample_weight
 
 from automl.engine.candidates.base import Candidate, Params, TaskContext, min_gain, refit_rounds, register
+from automl.engine.fastpath import FastPredict
 
 
 class _Deadline(xgb.callback.TrainingCallback):
@@ -77,3 +79,19 @@ class XGBoost(Candidate):
         best = [m.best_iteration + 1 if getattr(m, "best_iteration", None) is not None else m.n_estimators
                 for m in fold_models]
         return {"n_estimators": refit_rounds(best)}
+
+    def compile(self, est: Any) -> FastPredict | None:
+        """`inplace_predict` on the dense matrix, up to the best iteration as `predict_proba` does."""
+        if not isinstance(est, xgb.XGBModel):
+            return None
+        booster, classifier = est.get_booster(), isinstance(est, xgb.XGBClassifier)
+        best = getattr(est, "best_iteration", None)
+        iterations = (0, best + 1) if best is not None else (0, 0)
+
+        def predict(A: Any, threads: int) -> np.ndarray | None:
+            if sp.issparse(A):
+                return None
+            out = booster.inplace_predict(A, iteration_range=iterations)
+            return np.column_stack([1.0 - out, out]) if classifier and out.ndim == 1 else out  # binary: P(1)
+
+        return predict
