@@ -22,6 +22,7 @@ from automl.db import Database
 from automl.db.models import Dataset, Experiment, TrainedModel
 from automl.engine import FittedModel, save_model
 from automl.engine.kinds import coerce_frame
+from automl.jobs.worker import Worker
 from automl.storage import Storage, new_key
 
 NUMERIC = ["x0", "x1", "x2", "x3"]
@@ -97,3 +98,8 @@ def rows(n: int = 3, seed: int = 1) -> list[dict[str, Any]]:
     df = table(n, seed=seed).drop(columns=["label", "amount"])
     return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
             for r in df.to_dict(orient="records")]
+
+
+def run_queued_jobs(settings: Settings) -> None:
+    """The real worker, in this process, until the queue is empty (`automl worker --burst`)."""
+    Worker(settings, concurrency=1, poll_s=0.1).run(burst=True)

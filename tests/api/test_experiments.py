@@ -73,7 +73,7 @@ def test_create_queues_an_experiment_and_reads_it_back(client: TestClient, datas
         ({"problem_type": "ranking"}, 422, "problem_type"),
         ({"metric": "rmse"}, 422, "does not apply"),
         ({"metric": "banana"}, 422, "banana"),
-        ({"time_budget_s": 0}, 422, ""),
+        ({"time_budget_s": 0}, 422, "time_budget_s"),
     ],
 )
 def test_bad_requests_are_refused_before_anything_is_queued(

@@ -6,36 +6,17 @@ import io
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from serving_support import add_model, fitted, table
+from serving_support import add_model, fitted, run_queued_jobs, table
 
 from automl.config import Settings
 from automl.db import Database
 from automl.db.models import BatchPrediction, Job
-from automl.jobs import queue
-from automl.jobs.registry import JobContext, JobFailed, handler_for
-from automl.storage import Storage
+from automl.ingest import read_table
 
 
 @pytest.fixture(scope="module")
 def classifier():
     return fitted("binary")
-
-
-def run_queued_jobs(settings: Settings) -> None:
-    """What a worker does, in this process: claim, run the handler, record the outcome."""
-    db, storage = Database(settings.db_url), Storage(settings.data_dir)
-    try:
-        while (job := queue.claim(db, "test", lease_s=60, kinds=["batch_prediction"], storage=storage)) is not None:
-            ctx = JobContext(job_id=job.id, kind=job.kind, payload=job.payload, attempt=job.attempt, db=db,
-                             settings=settings, storage=storage, report_progress=lambda *a, **k: None,
-                             worker_id="test")
-            try:
-                handler_for(job.kind)(ctx)
-                queue.finish(db, job, "test", "completed", storage=storage)
-            except JobFailed as exc:
-                queue.finish(db, job, "test", "failed", error=str(exc), storage=storage)
-    finally:
-        db.dispose()
 
 
 def upload(client: TestClient, model_id: int, name: str, content: bytes):
@@ -136,6 +117,12 @@ def test_bad_uploads_are_4xx_without_orphans(client, settings, classifier):
     mid = add_model(settings, classifier, deployed_batch=True)
     r = upload(client, mid, "a.csv", b"x0,x1,city\n1,2,north\n")
     assert r.status_code == 422 and "x2" in r.json()["detail"] and "x3" in r.json()["detail"]
+    xl_buf = io.BytesIO()
+    pd.DataFrame({"x0": [1.0], "city": ["north"]}).to_excel(xl_buf, index=False)
+    r = upload(client, mid, "a.xlsx", xl_buf.getvalue())  # a workbook's header is checked up front too
+    assert r.status_code == 422 and "x1" in r.json()["detail"]
+    r = upload(client, mid, "a.parquet", b"PAR1 not really")
+    assert r.status_code == 422 and "Parquet" in r.json()["detail"]
     assert upload(client, mid, "a.exe", b"MZ").status_code == 415
     assert upload(client, mid, "empty.csv", b"").status_code in (400, 422)
     r = client.post(f"/api/v1/predict/{mid}/batch", data={"nofile": "x"})
@@ -173,3 +160,43 @@ def test_other_encodings_and_null_markers_are_read_as_ingest_reads_them(client, 
     assert out.loc[0, "note"] == "café"
     df["x2"] = pd.to_numeric(df["x2"], errors="coerce")
     assert list(out["prediction"]) == list(classifier.predict(df))
+
+
+def test_a_file_scores_as_the_same_rows_sent_to_predict(client, settings, tmp_path):
+    """Training upload and batch scoring read a file alike: ';' delimiter, decimal commas, thousand separators
+    and 'NA' markers give the predictions of the same rows sent as JSON numbers."""
+    reg = fitted("regression")
+    mid = add_model(settings, reg, deployed_api=True, deployed_batch=True)
+    df = table(40, seed=11).drop(columns=["label", "amount"])
+    df["x2"] = df["x2"] * 1000  # thousands, written 1.234,5678
+    df.loc[3, "city"] = None
+    df.loc[5, "x1"] = None
+
+    def european(v: float) -> str:
+        return "NA" if pd.isna(v) else f"{v:,.4f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+
+    lines = [";".join(df.columns)]
+    for row in df.itertuples(index=False):
+        cells = [european(v) if isinstance(v, float) else ("NA" if v is None else v) for v in row]
+        lines.append(";".join(cells))
+    content = ("\n".join(lines) + "\n").encode()
+    assert b"NA;" in content and any("." in c and "," in c for c in content.decode().split(";"))
+
+    rows = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in df.to_dict(orient="records")]
+    r = client.post(f"/api/v1/predict/{mid}", json={"data": rows})
+    assert r.status_code == 200, r.text
+    expected = r.json()["predictions"]
+
+    batch_id = upload(client, mid, "european.csv", content).json()["id"]
+    run_queued_jobs(settings)
+    status = client.get(f"/api/batch-predictions/{batch_id}").json()
+    assert status["status"] == "completed" and status["n_rows"] == 40, status
+    out = pd.read_csv(io.BytesIO(client.get(f"/api/batch-predictions/{batch_id}/download").content))
+    assert out["prediction"].to_numpy() == pytest.approx(expected)
+    assert out["x2"].to_numpy() == pytest.approx(df["x2"].to_numpy(), nan_ok=True)
+
+    path = tmp_path / "european.csv"  # and the training upload reads the same numbers from the file
+    path.write_bytes(content)
+    uploaded = read_table(path, "european.csv").to_pandas()
+    assert uploaded["x2"].to_numpy() == pytest.approx(df["x2"].to_numpy(), nan_ok=True)
+    assert uploaded["city"].isna().sum() == 1

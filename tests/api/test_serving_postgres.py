@@ -7,8 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from serving_support import add_model, fitted, rows, table
-from test_serving_batch import run_queued_jobs
+from serving_support import add_model, fitted, rows, run_queued_jobs, table
 
 from automl.config import Settings
 from automl.main import create_app

@@ -46,8 +46,10 @@ def serve(
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs this worker runs at once.")] = 1,
+    burst: Annotated[bool, typer.Option(help="Exit once nothing is running or queued (cron-style runs).")] = False,
 ) -> None:
-    """Run a standalone background worker (scale-out): claims queued jobs until SIGTERM."""
+    """Run a standalone background worker (scale-out): claims queued jobs until SIGTERM (or, with --burst, until
+    the queue is empty)."""
     from automl.db.migrate import upgrade
     from automl.jobs.worker import Worker
 
@@ -55,7 +57,7 @@ def worker(
     configure_logging(settings.log_level, settings.log_json)
     settings.ensure_dirs()
     upgrade(settings.db_url)
-    Worker(settings, concurrency=concurrency).run()
+    Worker(settings, concurrency=concurrency).run(burst=burst)
 
 
 @app.command()

@@ -75,7 +75,8 @@ class Worker:
         log.info("worker stopping", extra={"worker": self.id, "signal": signum})
         self.stopping = True
 
-    def run(self) -> None:
+    def run(self, *, burst: bool = False) -> None:
+        """Claim and run jobs until SIGTERM/SIGINT; with `burst`, also stop once nothing is running or queued."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self._warm_up()
@@ -94,6 +95,8 @@ class Worker:
                         queue.renew(self.db, self.id, list(self.running), lease_s=self.lease_s)
                         next_renew = now + self.renew_s
                     self._fill()
+                    if burst and not self.running:
+                        self.stopping = True
                 except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker and its jobs
                     log.exception("worker tick failed", extra={"worker": self.id})
                 if self.parent_pid and os.getppid() != self.parent_pid:
