@@ -30,15 +30,32 @@ def _check_result(result: FitResult, n_test: int) -> None:
     json.dumps([{**vars(m), "model": None} for m in result.leaderboard])  # everything but the model is JSON
     assert result.best.feature_importance, "rank 1 always has permutation importance"
     assert result.summary["n_test"] == n_test
+    _check_ensemble(result)
+
+
+def _check_ensemble(result: FitResult) -> bool:
+    """The ensemble's CV score is no worse than its best single member's, in the metric's own direction
+    (greedy selection starts from the best member; pruning keeps 90 % of the gain over it). Returns
+    whether the fit has an ensemble."""
     ens = [m for m in result.leaderboard if m.is_ensemble]
-    if ens and ens[0] is not result.best:
-        assert not result.metric_direction == "maximize" or ens[0].cv_score <= result.best.cv_score
+    if not ens:
+        return False
+    by_key = {m.key: m for m in result.leaderboard}
+    members = [by_key[key].cv_score for key in ens[0].params["weights"]]
+    assert members and not any(by_key[key].is_ensemble for key in ens[0].params["weights"])
+    if result.metric_direction == "maximize":
+        assert ens[0].cv_score >= max(members) - 1e-12, (ens[0].cv_score, members)
+    else:
+        assert result.metric_direction == "minimize"
+        assert ens[0].cv_score <= min(members) + 1e-12, (ens[0].cv_score, members)
+    return True
 
 
 def test_binary_end_to_end(binary_result: FitResult, breast_cancer: pd.DataFrame) -> None:
     r = binary_result
     assert (r.problem_type, r.metric, r.metric_direction) == ("binary", "roc_auc", "maximize")
     _check_result(r, n_test=114)
+    assert _check_ensemble(r), "a maximised metric's ensemble must be checked"
     assert r.best.metrics["roc_auc"] > 0.97 and {"mcc", "f1_macro", "log_loss"} <= set(r.best.metrics)
     assert {"roc", "pr", "confusion_matrix"} <= set(r.best.plots)
     assert len(r.best.plots["roc"]["fpr"]) <= 500
@@ -60,6 +77,7 @@ def test_regression(diabetes: pd.DataFrame) -> None:
     r = fit(diabetes, "target", budget=5)
     assert (r.problem_type, r.metric, r.metric_direction) == ("regression", "rmse", "minimize")
     _check_result(r, n_test=89)
+    assert _check_ensemble(r), "a minimised metric's ensemble must be checked"
     assert r.best.metrics["r2"] > 0.3 and {"mae", "mape"} <= set(r.best.metrics)
     assert {"residuals", "predicted_vs_actual"} <= set(r.best.plots)
 
