@@ -1,4 +1,5 @@
-"""Small datasets registered straight in the database (the ingest path has its own tests)."""
+"""Small datasets registered straight in the database, profiled by the real profiler (the upload path has its own
+tests)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +7,7 @@ import pandas as pd
 
 from automl.db import Database
 from automl.db.models import Dataset
+from automl.ingest.profile import profile_parquet
 from automl.storage import Storage, new_key
 
 
@@ -25,14 +27,10 @@ def add_dataset(db: Database, storage: Storage, df: pd.DataFrame, name: str = "s
     path = storage.dataset(key)
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(path, index=False)
-    columns = [
-        {"name": c, "dtype": str(df[c].dtype), "n_unique": int(df[c].nunique()), "n_missing": int(df[c].isna().sum()),
-         "kind": "numeric" if pd.api.types.is_numeric_dtype(df[c]) else "categorical"}
-        for c in df.columns
-    ]
+    profile = profile_parquet(path)
     with db.session() as s:
         ds = Dataset(name=name, storage_key=key, source_format="csv", size_bytes=path.stat().st_size, sha256="0" * 64,
-                     n_rows=len(df), n_cols=df.shape[1], profile={"columns": columns, "warnings": []})
+                     n_rows=len(df), n_cols=df.shape[1], profile=profile)
         s.add(ds)
         s.flush()
         return ds.id
