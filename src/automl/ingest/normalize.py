@@ -23,6 +23,8 @@ DECIMAL_COMMA = _SIGN + rf"(\d{{1,3}}([.{_SPACES}]\d{{3}})+|\d+)(,\d+)?$"
 # ... or whose decimal mark is a point with ',' (or space) grouping thousands.
 THOUSANDS_COMMA = _SIGN + rf"(\d{{1,3}}([,{_SPACES}]\d{{3}})+|\d+)(\.\d+)?$"
 _GROUPED_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+$")
+PLAIN_NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"  # what a float64 cast reads, markers aside
+_LEADING_DIGIT = r"^\s*[-+]?\d"
 DATE_FORMATS = (
     "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d",
     "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M",
@@ -102,20 +104,51 @@ def sample_values(col: pa.Array | pa.ChunkedArray, n: int = SAMPLE) -> pa.Array:
 
 def _numeric_plan(col: pa.Array, *, decimal_comma_likely: bool) -> Convert | None:
     sample = sample_values(col)
-    if len(sample) == 0 or not pc.all(pc.match_substring_regex(sample, r"^\s*[-+]?\d")).as_py():
+    if len(sample) == 0 or not pc.all(pc.match_substring_regex(sample, _LEADING_DIGIT)).as_py():
         return None
     sample = pc.utf8_trim_whitespace(sample)
+    kind = number_convention(sample, decimal_comma_likely=decimal_comma_likely)
+    if kind is None:
+        return None
+    mark = "," if kind == "decimal_comma" else "."
+    is_int = not pc.any(pc.match_substring(sample, mark)).as_py()
+    return Convert(kind, pa.int64() if is_int else pa.float64())
+
+
+def number_convention(sample: pa.Array, *, decimal_comma_likely: bool) -> str | None:
+    """How trimmed numbers written as text mark decimals: "decimal_comma" (1.234,5), "thousands" (1,234.5) or
+    None when neither fits every value. Only "1,234"-like values: grouped thousands unless the file uses ';'."""
     comma_decimal = pc.all(pc.match_substring_regex(sample, DECIMAL_COMMA)).as_py()
     point_decimal = pc.all(pc.match_substring_regex(sample, THOUSANDS_COMMA)).as_py()
-    if comma_decimal and point_decimal:  # e.g. only "1,234": grouped thousands unless the file uses ';'
+    if comma_decimal and point_decimal:
         all_grouped = all(_GROUPED_THOUSANDS.match(v) or "," not in v for v in sample.to_pylist())
         comma_decimal = decimal_comma_likely or not all_grouped
     if not (comma_decimal or point_decimal):
         return None
-    kind = "decimal_comma" if comma_decimal else "thousands"
-    mark = "," if comma_decimal else "."
-    is_int = not pc.any(pc.match_substring(sample, mark)).as_py()
-    return Convert(kind, pa.int64() if is_int else pa.float64())
+    return "decimal_comma" if comma_decimal else "thousands"
+
+
+def settle_number_convention(col: pa.Array, *, decimal_comma_likely: bool) -> str | None:
+    """`number_convention` of a text column's number-looking values (words and markers left out)."""
+    sample = sample_values(col)
+    sample = pc.utf8_trim_whitespace(pc.filter(sample, pc.match_substring_regex(sample, _LEADING_DIGIT)))
+    return number_convention(sample, decimal_comma_likely=decimal_comma_likely) if len(sample) else None
+
+
+def parse_numbers(col: pa.Array, convention: str | None) -> pa.Array:
+    """float64 from text, numbers read as the upload reads them: with the file's `convention` ("decimal_comma"
+    or "thousands", see `number_convention`) or plainly (1.5, -2, 1e3); anything else becomes missing."""
+    text = pc.utf8_trim_whitespace(col)
+    if convention is not None:
+        marked = pc.match_substring_regex(text, DECIMAL_COMMA if convention == "decimal_comma" else THOUSANDS_COMMA)
+        plain = pc.replace_substring_regex(text, f"[{_SPACES}]", "")
+        if convention == "decimal_comma":
+            plain = pc.replace_substring(pc.replace_substring(plain, ".", ""), ",", ".")
+        else:
+            plain = pc.replace_substring(plain, ",", "")
+        text = pc.if_else(marked, plain, text)
+    number = pc.match_substring_regex(text, PLAIN_NUMBER)
+    return pc.cast(pc.if_else(number, text, pa.scalar(None, text.type)), pa.float64())
 
 
 def _date_plan(col: pa.Array) -> Convert | None:

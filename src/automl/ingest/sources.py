@@ -196,17 +196,30 @@ def _flat_parquet_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def _excel(path: Path, filename: str) -> pa.Table:
+def _excel_rows(path: Path, filename: str, nrows: int | None = None) -> list[list[Any]]:
+    """The first sheet's non-empty rows (of its first `nrows`, when given), header first."""
     if read_head(path, 8).startswith(OLE2) and filename.lower().endswith(".xlsx") and _encrypted(path):
         raise BadInput(_PASSWORD)
     try:
         workbook = calamine.CalamineWorkbook.from_path(str(path))
-        rows = workbook.get_sheet_by_index(0).to_python(skip_empty_area=True)
+        rows = workbook.get_sheet_by_index(0).to_python(skip_empty_area=True, nrows=nrows)
     except calamine.PasswordError:
         raise BadInput(_PASSWORD) from None
     except Exception as exc:  # noqa: BLE001 - calamine raises many error types for damaged files
         raise BadInput(f"{filename!r} is not a readable Excel workbook (corrupt or not a workbook): {exc}") from None
-    rows = [r for r in rows if any(v != "" for v in r)]
+    return [r for r in rows if any(v != "" for v in r)]
+
+
+def excel_header(path: Path, filename: str) -> list[str]:
+    """The column names of the first sheet, as `_excel` reads them, without converting its cells."""
+    rows = _excel_rows(path, filename, nrows=1000) or _excel_rows(path, filename)
+    if not rows:
+        raise BadInput("the first sheet of the workbook is empty")
+    return [_cell_text(v).strip() for v in rows[0]]
+
+
+def _excel(path: Path, filename: str) -> pa.Table:
+    rows = _excel_rows(path, filename)
     if not rows:
         raise BadInput("the first sheet of the workbook is empty")
     header, body = rows[0], rows[1:]
