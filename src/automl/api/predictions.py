@@ -16,12 +16,12 @@ from automl.api.deps import DbDep, SessionDep, SettingsDep, StorageDep
 from automl.api.errors import status_of
 from automl.api.uploads import receive_upload
 from automl.errors import DomainError, NotFound, Unprocessable
+from automl.ingest import SUFFIXES
 from automl.observability import PREDICT_ERRORS, PREDICT_REQUESTS
 from automl.schemas.models import BatchPublic, BatchQueued, PredictRequest, PredictResponse
 from automl.services import predictions
 from automl.services.apikeys import secret_from_headers
 from automl.services.serving import ServingRuntime
-from automl.serving.batch import SUFFIXES
 from automl.storage import new_key
 
 router = APIRouter(tags=["predictions"])

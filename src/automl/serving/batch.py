@@ -19,12 +19,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from automl.errors import DomainError
-from automl.ingest.detect import SUFFIXES
 from automl.ingest.stream import column_names, read_batches
 from automl.serving.csvsafe import neutralise_table
 from automl.serving.predict import outputs
 
-__all__ = ["SUFFIXES", "BatchInputError", "check_columns", "missing_columns", "score_file", "score_table"]
+__all__ = ["BatchInputError", "check_columns", "missing_columns", "score_file", "score_table"]
 
 CHUNK_ROWS = 100_000
 MAX_WORKERS = 4  # scoring threads; more than the cores only adds contention
