@@ -1,77 +1,137 @@
-"""Column-kind inference and the per-row coercion that turns raw input into typed columns.
+"""Column kinds as the engine receives them, and the per-row coercion that turns raw input into typed columns.
 
-Coercion is deterministic (no fitted state besides the schema), so it runs before the
-train/test split without leaking, and again inside `FittedModel.predict` for serving.
+The engine infers nothing about meaning: the kinds come from the caller (the platform passes the dataset
+profile's, `automl.ingest.column_kinds` gives library users the same), or, without them, from the pandas
+dtypes read literally (`dtype_kind`).
+
+Coercion is deterministic given the kinds; its only learned state is a boolean column's levels, learned
+from the training values by `fit_kinds` and recorded in the column's `input_schema` entry. So it runs before
+the train/test split without leaking, and again inside `FittedModel.predict` for serving.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from automl.engine.errors import EngineError
+
 KINDS = ("numeric", "categorical", "boolean", "datetime", "text", "id", "constant")
 MAX_SCHEMA_CATEGORIES = 50
-_TRUE = {"true", "yes", "y", "t", "1", "1.0"}
-_FALSE = {"false", "no", "n", "f", "0", "0.0"}
-_BOOL_MAP = {**dict.fromkeys(_TRUE, 1.0), **dict.fromkeys(_FALSE, 0.0)}
+MAX_BOOLEAN_LEVELS = 2
+# How a bool is written as text ("True", "false": a CSV of a bool column, read back for batch scoring): the
+# text form of the training values, not a vocabulary (the words, "yes", "sim", ..., are ingest's alone).
+_BOOL_TEXT = {str(b).lower(): float(b) for b in (False, True)}
 _PLAIN_SCAN = 2_000  # object columns up to this length are checked for plain numbers before pandas parses them
 
 
-def _is_stringish(s: pd.Series) -> bool:
-    return pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s) or isinstance(
-        s.dtype, pd.CategoricalDtype
-    )
+class Kind(str):
+    """A column kind that also carries what its coercion learned at fit: a boolean column's levels.
+
+    It is the kind's string (`Kind("boolean") == "boolean"`), so every mapping of column -> kind keeps working;
+    `levels` (sorted, stripped, lower-cased training strings, mapped to 0.0, 1.0) travels with the kind
+    wherever the kinds go (the fitted model, its fast path) and is the same list as the schema entry's.
+    """
+
+    levels: tuple[str, ...] | None
+
+    def __new__(cls, kind: str, levels: Sequence[str] | None = None) -> Kind:
+        self = super().__new__(cls, kind)
+        self.levels = None if levels is None else tuple(levels)
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Kind, (str(self), self.levels))
 
 
-def _parses_as_datetime(values: pd.Series) -> bool:
-    sample = values.astype(str).head(200)
-    if not sample.str.contains(r"[-/:]", regex=True).mean() > 0.9:
-        return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
-    return bool(parsed.notna().mean() > 0.9)
+def kind_levels(kind: str) -> tuple[str, ...] | None:
+    return getattr(kind, "levels", None)
 
 
-def infer_kind(series: pd.Series) -> str:
-    """Return one of KINDS for a raw column (any pandas dtype)."""
-    s = series.dropna()
-    n = len(s)
-    if n == 0 or s.nunique() <= 1:
+def dtype_kind(values: pd.Series) -> str:
+    """The kind a pandas dtype says, read literally: numeric dtype -> numeric, bool -> boolean, datetime64 ->
+    datetime, anything else -> categorical; a column with no or a single distinct value -> constant."""
+    if values.nunique(dropna=True) <= 1:
         return "constant"
-    if pd.api.types.is_bool_dtype(s):
+    if pd.api.types.is_bool_dtype(values):
         return "boolean"
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return "datetime"
-    n_unique = s.nunique()
-    if pd.api.types.is_numeric_dtype(s):
-        if n_unique == 2 and set(np.unique(s.to_numpy(dtype=float))) <= {0.0, 1.0}:
-            return "boolean"
-        is_int = pd.api.types.is_integer_dtype(s) or bool(np.all(np.mod(s.to_numpy(dtype=float), 1) == 0))
-        if is_int and n >= 20 and n_unique == n and (s.is_monotonic_increasing or s.is_monotonic_decreasing):
-            return "id"
+    if pd.api.types.is_numeric_dtype(values):
         return "numeric"
-    if not _is_stringish(s):
-        return "categorical"
-    text = s.astype(str).str.strip()
-    lowered = text.str.lower()
-    if n_unique == 2 and set(lowered.unique()) <= set(_BOOL_MAP):
-        return "boolean"
-    numeric = pd.to_numeric(text, errors="coerce")
-    if numeric.notna().mean() >= 0.95:
-        return infer_kind(numeric)
-    if _parses_as_datetime(text):
+    if pd.api.types.is_datetime64_any_dtype(values):
         return "datetime"
-    unique_ratio = n_unique / n
-    has_spaces = text.str.contains(" ", regex=False).mean()
-    if unique_ratio > 0.5 and has_spaces > 0.3 and text.str.len().mean() >= 10:
-        return "text"
-    if n >= 20 and n_unique == n:
-        return "id"
     return "categorical"
+
+
+def _has_strings(values: pd.Series) -> bool:
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biufcmM":
+        return False
+    return any(isinstance(v, str) for v in values.dropna().to_numpy(dtype=object))
+
+
+def _level_keys(values: pd.Series) -> pd.Series:
+    """Each value as a level: stripped, lower-cased text; missing stays missing (each distinct value once)."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    keys = np.array([str(v).strip().lower() for v in uniques] + [np.nan], dtype=object)
+    return pd.Series(keys[codes], index=values.index, dtype=object)
+
+
+def boolean_levels(name: str, values: pd.Series) -> tuple[str, ...] | None:
+    """A boolean column's levels learned from its training values: None for numeric or bool data (read as
+    0/1), else the distinct stripped, lower-cased strings, sorted (the first reads 0.0, the second 1.0)."""
+    if not _has_strings(values):
+        return None
+    levels = tuple(sorted(set(_level_keys(values).dropna())))
+    if len(levels) > MAX_BOOLEAN_LEVELS:
+        shown = ", ".join(map(repr, levels[:5]))
+        raise EngineError(f"Column {name!r} is boolean but holds {len(levels)} distinct values ({shown}); "
+                          "a boolean column has at most two.")
+    return levels
+
+
+def fit_kinds(df: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, str]:
+    """`kinds` with each boolean column's levels learned from `df` (the training rows)."""
+    out: dict[str, str] = {}
+    for name, kind in kinds.items():
+        if kind == "boolean":
+            out[name] = Kind("boolean", boolean_levels(name, _column(df, name)))
+        else:
+            out[name] = kind
+    return out
+
+
+def _boolean(values: pd.Series, levels: Sequence[str] | None) -> pd.Series:
+    if levels is not None:  # string levels: each value looked up as a level; anything else is missing
+        codes = {level: float(i) for i, level in enumerate(levels)}
+        return _level_keys(values).map(codes).astype("float64").rename(values.name)
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("float64")
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64").where(values.isin([0, 1]))
+    return pd.Series([_bool_number(v) for v in values.to_numpy(dtype=object)], index=values.index,
+                     dtype="float64", name=values.name)
+
+
+def _bool_number(value: Any) -> float:
+    """One value of a boolean column learned from numbers or bools: 0/1 (or a bool, or its text), else NaN."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return np.nan
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _BOOL_TEXT:
+            return _BOOL_TEXT[text]
+        try:
+            value = float(text)
+        except ValueError:
+            return np.nan
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return np.nan
+    return number if number in (0.0, 1.0) else np.nan
 
 
 def coerce_column(values: pd.Series, kind: str) -> pd.Series:
@@ -81,12 +141,7 @@ def coerce_column(values: pd.Series, kind: str) -> pd.Series:
             return values.astype("float64")
         return pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
     if kind == "boolean":
-        if pd.api.types.is_bool_dtype(values):
-            return values.astype("float64")
-        if pd.api.types.is_numeric_dtype(values):
-            return values.astype("float64").where(values.isin([0, 1]))
-        lowered = values.astype(object).map(lambda v: str(v).strip().lower() if v is not None else v)
-        return lowered.map(_BOOL_MAP).astype("float64")
+        return _boolean(values, kind_levels(kind))
     if kind == "datetime":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -98,9 +153,9 @@ def coerce_column(values: pd.Series, kind: str) -> pd.Series:
 
 def _strings(values: np.ndarray) -> np.ndarray:
     """The categorical / text rule: plain Python strings in an object array, missing as NaN."""
-    missing = pd.isna(values)
-    out = np.full(len(values), np.nan, dtype=object)
-    out[~missing] = [str(v) for v in values[~missing]]
+    out = np.empty(len(values), dtype=object)
+    out[:] = [np.nan if missing else str(v) for v, missing in zip(values.tolist(), pd.isna(values).tolist(),
+                                                                   strict=True)]
     return out
 
 
@@ -126,9 +181,12 @@ def coerce_values(values: pd.Series, kind: str) -> np.ndarray:
 def column_schema(name: str, values: pd.Series, kind: str, *, raw: pd.Series) -> dict[str, Any]:
     """One `input_schema` entry for the coerced `values` (dtype as given by the user); categoricals list their
     most frequent values; a numeric column whose training values held words (read as missing) says so, and
-    serving then reads words as missing too instead of refusing them."""
-    entry: dict[str, Any] = {"name": name, "kind": kind, "dtype": str(raw.dtype), "categories": None,
+    serving then reads words as missing too instead of refusing them; a boolean column learned from strings
+    lists its `levels` (the first reads 0.0, the second 1.0), from which serving and `predict` coerce it."""
+    entry: dict[str, Any] = {"name": name, "kind": str(kind), "dtype": str(raw.dtype), "categories": None,
                              "required": True}
+    if kind == "boolean" and kind_levels(kind) is not None:
+        entry["levels"] = list(kind_levels(kind) or ())
     if kind == "categorical":
         entry["categories"] = [str(v) for v in values.value_counts().index[:MAX_SCHEMA_CATEGORIES]]
     if kind == "numeric":
@@ -139,6 +197,11 @@ def column_schema(name: str, values: pd.Series, kind: str, *, raw: pd.Series) ->
 def _column(df: pd.DataFrame, name: str) -> pd.Series:
     """The raw column, or an all-null one where the input lacks it."""
     return df[name] if name in df.columns else pd.Series(np.nan, index=df.index, dtype=object)
+
+
+def kinds_from_schema(input_schema: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The kinds an `input_schema` describes, each boolean column with the levels its entry records."""
+    return {c["name"]: Kind(c["kind"], c.get("levels")) for c in input_schema}
 
 
 def coerce_frame(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:

@@ -90,6 +90,11 @@ def _encoder_widths(enc: Any) -> list[int]:
     raise Unsupported(type(enc).__name__)
 
 
+def _is_missing(value: Any) -> bool:
+    """pd.isna for one value, cheap for the strings that categorical columns hold."""
+    return not isinstance(value, str) and (value is None or bool(pd.isna(value)))
+
+
 class _Lookup:
     """Encoders whose output columns for a feature depend on that feature's value only.
 
@@ -122,14 +127,14 @@ class _Lookup:
         X = np.asarray(X, dtype=object)
         blocks = []
         for i, (keys, table) in enumerate(zip(self.keys, self.tables, strict=True)):
-            values = X[:, i]
+            values, missing, unseen = X[:, i], len(keys), len(keys) + 1
             if len(X) <= SMALL_LOOKUP:
                 pos = self.positions[i]
-                idx = np.array([pos.get(v, len(keys) + 1) for v in values], dtype=np.intp)
+                idx = np.array([missing if _is_missing(v) else pos.get(v, unseen) for v in values], dtype=np.intp)
             else:
                 idx = keys.get_indexer(pd.Index(values, dtype=object))
-                idx[idx < 0] = len(keys) + 1
-            idx[pd.isna(values)] = len(keys)
+                idx[idx < 0] = unseen
+                idx[pd.isna(values)] = missing
             blocks.append(table[idx])
         return np.hstack(blocks)
 
