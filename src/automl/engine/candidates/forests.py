@@ -36,7 +36,7 @@ def leaf_floor(n_rows: int) -> int:
 
 class _Forest(Candidate):
     style = "tree"
-    classes: tuple[type, type]
+    classes: tuple[type[Any], type[Any]]
     min_leaf: ClassVar[int]  # the default's smallest leaf, raised by leaf_floor on big data
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:

@@ -99,7 +99,7 @@ class LightGBM(Candidate):
         booster, classifier = est.booster_, isinstance(est, lgb.LGBMClassifier)
 
         def predict(A: Any, threads: int) -> np.ndarray:
-            out = booster.predict(A, num_threads=threads)
+            out = np.asarray(booster.predict(A, num_threads=threads))
             return np.column_stack([1.0 - out, out]) if classifier and out.ndim == 1 else out  # binary: P(1)
 
         return predict
