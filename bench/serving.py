@@ -53,18 +53,19 @@ def synth(n: int, seed: int = 0) -> pd.DataFrame:
 
 def build_model(df: pd.DataFrame) -> Any:
     from automl.engine import FittedModel
-    from automl.engine.kinds import coerce_frame, column_schema, infer_kind
+    from automl.engine.kinds import coerce_frame, column_schema, fit_kinds
     from automl.engine.preprocess import ColumnPlan, build_preprocessor
+    from automl.ingest import column_kinds
 
     raw = df.drop(columns=["label"])
-    kinds = {c: infer_kind(raw[c]) for c in raw.columns}
+    kinds = fit_kinds(raw, column_kinds(raw))
     X = coerce_frame(raw, kinds)
     y = (df["label"] == "yes").astype(int).to_numpy()
     pre = build_preprocessor(ColumnPlan.from_kinds(X, kinds), "lightgbm", target_type="binary", n_rows=len(X))
     pipe = Pipeline([("pre", pre), ("model", LGBMClassifier(n_estimators=200, num_leaves=31, learning_rate=0.05,
                                                              verbose=-1, n_jobs=1))])
     pipe.fit(X, y)
-    schema = [column_schema(c, X[c], kinds[c], dtype=str(raw[c].dtype)) for c in X.columns]
+    schema = [column_schema(c, X[c], kinds[c], raw=raw[c]) for c in X.columns]
     return FittedModel(algorithm="lightgbm", problem_type="binary", classes=np.array(["no", "yes"], dtype=object),
                        kinds=kinds, input_schema=schema, members=[(pipe, 1.0)])
 

@@ -11,21 +11,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from automl.engine import AutoML, EngineError, FitResult, load_model, save_model
+from automl.ingest import column_kinds, read_table
 from automl.ingest.jsonable import jsonable
 
 console = Console()
 LEADERBOARD = "leaderboard.json"
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix in (".xlsx", ".xls"):
-        return pd.read_excel(path, engine="calamine")
-    if suffix in (".csv", ".txt", ".tsv"):
-        return pd.read_csv(path, sep=None if suffix != ".tsv" else "\t", engine="python")
-    raise EngineError(f"Unsupported file type {suffix!r}; use CSV, Parquet or XLSX.")
+def read_frame(path: Path) -> pd.DataFrame:
+    """The file read as the upload reads it (ingest's reader: the same columns, types and missing values).
+    BadInput / UnsupportedMedia for a file the upload would refuse."""
+    return read_table(path, path.name).to_pandas()
 
 
 def _leaderboard_table(result: FitResult) -> Table:
@@ -43,7 +39,8 @@ def _leaderboard_table(result: FitResult) -> Table:
 
 def train_command(file: Path, target: str, time_budget: float, out: Path) -> None:
     """Train on `file`, print the leaderboard and save every model plus leaderboard.json into `out`."""
-    df = read_table(Path(file))
+    table = read_table(Path(file), Path(file).name)
+    df, kinds = table.to_pandas(), column_kinds(table)  # the columns and kinds the upload would show
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with Progress(
@@ -55,7 +52,7 @@ def train_command(file: Path, target: str, time_budget: float, out: Path) -> Non
         def on_progress(stage: str, fraction: float, message: str) -> None:
             progress.update(task, completed=fraction, stage=stage, description=message)
 
-        result = AutoML(time_budget_s=time_budget, on_progress=on_progress).fit(df, target)
+        result = AutoML(time_budget_s=time_budget, on_progress=on_progress).fit(df, target, kinds=kinds)
     console.print(_leaderboard_table(result))
     entries = []
     for rank, m in enumerate(result.leaderboard, 1):
@@ -94,7 +91,7 @@ def predict_command(model_path: Path, file: Path, out: Path) -> None:
 
     model_path = Path(model_path)
     model = load_model(model_path, _recorded_sha256(model_path))
-    df = read_table(Path(file))
+    df = read_frame(Path(file))
     result = pd.DataFrame({"prediction": model.predict(df)}, index=df.index)
     if model.classes_ is not None:
         proba = model.predict_proba(df)

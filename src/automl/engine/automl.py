@@ -75,12 +75,24 @@ class AutoML:
         if self.on_progress is not None:
             self.on_progress(stage, self._fraction, message)
 
-    def fit(self, df: pd.DataFrame, target: str, features: list[str] | None = None) -> FitResult:
+    def fit(
+        self, df: pd.DataFrame, target: str, features: list[str] | None = None, *, kinds: dict[str, str] | None = None
+    ) -> FitResult:
+        """Search, ensemble and rank models for `target` on `df`.
+
+        `kinds` maps feature columns to their kinds (numeric, categorical, boolean, datetime, text, id,
+        constant; id and constant columns are dropped and reported in `summary["dropped_columns"]`). The
+        platform passes the dataset profile's; `automl.ingest.column_kinds(df)` gives a library user the same.
+        Without `kinds` (or for a column they leave out) the pandas dtype is read literally, with no guessing
+        from names or values: a numeric dtype is numeric, bool is boolean, datetime64 is datetime, anything
+        else is categorical, and a column with no or a single distinct value is constant.
+        """
         budget = Budget(time.monotonic(), self.time_budget_s)
         self._fraction = 0.0
         self._progress("preparing", 0.0, "Checking the data")
         data = prepare(
-            df, target, features=features, problem_type=self.problem_type, metric=self.metric, seed=self.seed
+            df, target, features=features, problem_type=self.problem_type, metric=self.metric, seed=self.seed,
+            kinds=kinds,
         )
         train, test = holdout_split(data.y, problem_type=data.problem_type, seed=self.seed)
         X, y = data.X.iloc[train].reset_index(drop=True), data.y[train]

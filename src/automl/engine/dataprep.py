@@ -1,4 +1,9 @@
-"""Validate the user's frame, choose the problem type and metric, infer kinds, coerce, encode the target."""
+"""Validate the user's frame, settle the problem type and metric, take the kinds, coerce, encode the target.
+
+The kinds are the caller's (the platform passes the dataset profile's); without them the pandas dtypes are
+read literally (`kinds.dtype_kind`). The problem type and metric are resolved here only when asked for
+(`auto`, `classification`); a concrete value is validated against the target and kept.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from automl.engine.errors import EngineError
-from automl.engine.kinds import coerce_frame, column_schema, infer_kind
+from automl.engine.kinds import KINDS, coerce_frame, column_schema, dtype_kind, fit_kinds
 from automl.engine.task import Metric, resolve_metric, resolve_problem_type
 
 MIN_ROWS = 20
@@ -110,8 +115,18 @@ def _leak_warnings(X: pd.DataFrame, y: np.ndarray, problem_type: str, seed: int)
     return out
 
 
+def _feature_kinds(df: pd.DataFrame, feature_cols: list[str], kinds: dict[str, str] | None) -> dict[str, str]:
+    """Each feature's kind: the given one, else (no kinds given, or a column they leave out) its dtype's."""
+    given = {str(c): k for c, k in (kinds or {}).items()}
+    unknown = sorted({k for k in given.values() if k not in KINDS})
+    if unknown:
+        raise EngineError(f"Unknown column kind(s) {', '.join(map(repr, unknown))}; use one of {', '.join(KINDS)}.")
+    return {str(c): given.get(str(c)) or dtype_kind(df[c]) for c in feature_cols}
+
+
 def prepare(
-    df: pd.DataFrame, target: str, *, features: list[str] | None, problem_type: str, metric: str, seed: int
+    df: pd.DataFrame, target: str, *, features: list[str] | None, problem_type: str, metric: str, seed: int,
+    kinds: dict[str, str] | None = None,
 ) -> PreparedData:
     if target not in df.columns:
         raise EngineError(f"Target column {target!r} not found in the data.")
@@ -124,14 +139,16 @@ def prepare(
     y_raw = df[target]
     if y_raw.nunique() < 2:
         raise EngineError(f"The target {target!r} has a single value; there is nothing to learn.")
+    # auto / classification: decided here; binary / multiclass / regression (what the platform stores): checked
     ptype = resolve_problem_type(problem_type, y_raw)
     y, classes = _encode_target(y_raw, ptype)
-    kinds_all = {str(c): infer_kind(df[c]) for c in feature_cols}
-    kinds = {c: k for c, k in kinds_all.items() if k not in DROPPED_KINDS}
-    if not kinds:
+    kinds_all = _feature_kinds(df, feature_cols, kinds)
+    used = {c: k for c, k in kinds_all.items() if k not in DROPPED_KINDS}
+    if not used:
         raise EngineError("No usable feature columns: every column is empty, constant or an identifier.")
     raw = df[feature_cols].rename(columns=str).reset_index(drop=True)
-    X = coerce_frame(raw, kinds)
+    used = fit_kinds(raw, used)  # boolean columns learn their levels from the training values
+    X = coerce_frame(raw, used)
     warnings = []
     if n_dropped:
         warnings.append(f"{n_dropped} row(s) with a missing target were dropped.")
@@ -141,8 +158,8 @@ def prepare(
             warnings.append(f"Class imbalance: the rarest class is {shares.min():.1%} of rows.")
     warnings += _leak_warnings(X, y, ptype, seed)
     return PreparedData(
-        X=X, raw=raw, y=y, classes=classes, kinds=kinds,
-        input_schema=[column_schema(c, X[c], k, raw=raw[c]) for c, k in kinds.items()],
+        X=X, raw=raw, y=y, classes=classes, kinds=used,
+        input_schema=[column_schema(c, X[c], k, raw=raw[c]) for c, k in used.items()],
         problem_type=ptype, metric=resolve_metric(metric, ptype), rows_dropped_missing_target=n_dropped,
         dropped_columns={c: k for c, k in kinds_all.items() if k in DROPPED_KINDS}, warnings=warnings,
     )

@@ -29,6 +29,13 @@ class ColumnFacts:
     space_share: float = 0.0  # strings only: share of values containing a space
 
 
+def word_truth(word: str) -> bool | None:
+    """What the boolean vocabulary says a word means (stripped, any case): True, False, or None for a word
+    outside it. Serving reads JSON true/false for a column of such words through this."""
+    text = word.strip().lower()
+    return True if text in TRUE_WORDS else False if text in FALSE_WORDS else None
+
+
 def looks_like_id_name(name: str) -> bool:
     return bool(_ID_NAME.search(name.strip()))
 

@@ -33,6 +33,26 @@ def profile_table(table: pa.Table) -> dict[str, Any]:
     return _profile(table.column_names, table.num_rows, lambda name: table[name])
 
 
+def column_kinds(data: Any) -> dict[str, str]:
+    """Each column's kind as the dataset profile gives it, for a pyarrow Table or a pandas DataFrame: the one
+    kind inference, so that a library user's `AutoML.fit(df, target, kinds=column_kinds(df))` sees the
+    columns as the platform does. For the platform's kinds exactly, read the file with `read_table` first."""
+    table = data if isinstance(data, pa.Table) else _from_pandas(data)
+    return {c["name"]: c["kind"] for c in profile_table(table)["columns"]}
+
+
+def _from_pandas(df: Any) -> pa.Table:
+    """A DataFrame as Arrow columns; an object column Arrow cannot type (mixed values) as text."""
+    arrays = []
+    for name in df.columns:
+        values = df[name]
+        try:
+            arrays.append(pa.array(values, from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrays.append(pa.array([None if v is None or v != v else str(v) for v in values], pa.string()))
+    return pa.Table.from_arrays(arrays, names=[str(n) for n in df.columns])
+
+
 def profile_parquet(path: Path) -> dict[str, Any]:
     """The same, reading one column at a time from a Parquet file (memory: a column or two, not the table)."""
     meta = pq.read_metadata(path)

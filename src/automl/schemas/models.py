@@ -17,6 +17,7 @@ class InputColumn(BaseModel):
     kind: str
     dtype: str | None = None
     categories: list[Any] | None = None
+    levels: list[str] | None = None  # a boolean column trained on words: the words (the first reads false)
     required: bool = True
 
 

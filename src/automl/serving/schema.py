@@ -5,7 +5,10 @@ Missing required columns and values of the wrong type are rejected with the colu
 the markers the upload reads as missing, such as "NA" or "?") and unseen categories pass through (the
 fitted pipeline imputes or buckets them); extra columns are ignored. Words in a numeric column are
 refused, unless that column's training data held words too (`words_as_missing`): they were read as
-missing in training and are read so here.
+missing in training and are read so here. Booleans are read with the upload's vocabulary
+(`automl.ingest.kinds.word_truth`): for a column trained on bools or 0/1, a word such as "yes" becomes True;
+for a column trained on words (its schema entry lists their `levels`, e.g. "não", "sim"), a level is taken
+as is and JSON true/false (or 1/0) becomes the level that vocabulary says is true/false.
 """
 from __future__ import annotations
 
@@ -17,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.ingest.kinds import word_truth
 from automl.ingest.sources import is_missing_marker
 
-_BOOL_STRINGS = {"true", "false", "yes", "no", "y", "n", "t", "f", "1", "0", "1.0", "0.0", ""}
 MAX_REPORTED = 5  # errors listed in one 422, enough to fix the request without flooding it
 
 
@@ -55,13 +58,44 @@ def _to_float_or_missing(value: Any) -> float:
 
 
 def _check_bool(value: Any) -> Any:
+    """For a boolean column trained on bools or 0/1: a bool, a number, or a word of the vocabulary as a bool."""
     if value is None or isinstance(value, bool | int | float):
         return value
     if is_missing_marker(value):
         return None
-    if isinstance(value, str) and value.strip().lower() in _BOOL_STRINGS:
-        return value
+    if isinstance(value, str):
+        truth = word_truth(value)
+        if truth is not None:
+            return truth
+        if float(value.strip()) in (0.0, 1.0):  # "1", "0.0"; a ValueError for anything else
+            return value
     raise ValueError
+
+
+class _Levels:
+    """For a boolean column trained on words: each value as one of its `levels`."""
+
+    def __init__(self, levels: Sequence[str]) -> None:
+        self.levels = {str(level).strip().lower(): str(level) for level in levels}
+        by_truth = {word_truth(level): level for level in self.levels.values()}
+        self.true, self.false = by_truth.get(True), by_truth.get(False)
+        shown = ", ".join(repr(level) for level in self.levels.values())
+        self.expected = f"one of {shown}" + (" or true/false" if self.true and self.false else "")
+
+    def __call__(self, value: Any) -> Any:
+        if value is None or is_missing_marker(value):
+            return None
+        if isinstance(value, bool | int | float) and value in (0, 1):
+            level = self.true if value else self.false
+        elif isinstance(value, str):
+            level = self.levels.get(value.strip().lower())
+            if level is None and (truth := word_truth(value)) is not None:
+                level = self.true if truth else self.false
+        else:
+            level = None
+        if level is None:
+            raise ValueError
+        return level
 
 
 def _check_text(value: Any) -> Any:
@@ -84,7 +118,7 @@ class Column:
 
     @property
     def expected(self) -> str:
-        return _EXPECTED.get(self.kind, "a string or number")
+        return getattr(self.convert, "expected", None) or _EXPECTED.get(self.kind, "a string or number")
 
 
 def _converter(column: dict[str, Any]) -> Callable[[Any], Any]:
@@ -92,7 +126,7 @@ def _converter(column: dict[str, Any]) -> Callable[[Any], Any]:
     if kind == "numeric":
         return _to_float_or_missing if column.get("words_as_missing") else _to_float
     if kind == "boolean":
-        return _check_bool
+        return _Levels(column["levels"]) if column.get("levels") else _check_bool
     return _check_text
 
 

@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 
 from automl.engine import ArtifactIntegrityError, AutoML, FitResult, FittedModel, load_model, save_model
+from automl.ingest import column_kinds
 
 
 def fit(df: pd.DataFrame, target: str, budget: float) -> FitResult:
-    return AutoML(time_budget_s=budget).fit(df, target)
+    """As the platform fits: with the kinds the dataset profile gives."""
+    return AutoML(time_budget_s=budget).fit(df, target, kinds=column_kinds(df))
 
 
 @pytest.fixture(scope="module")

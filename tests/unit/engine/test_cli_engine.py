@@ -25,3 +25,26 @@ def test_train_then_predict(tmp_path) -> None:
     (best.with_name(best.name + ".sha256")).write_text("f" * 64)
     with pytest.raises(ArtifactIntegrityError):
         predict_command(best, data, preds)
+
+
+def test_train_reads_the_file_as_the_upload_does_and_uses_its_kinds(tmp_path) -> None:
+    import numpy as np
+
+    from automl.ingest import column_kinds, read_table
+
+    rng = np.random.default_rng(0)
+    n = 200
+    frame = pd.DataFrame({
+        "customer_id": rng.permutation(n) + 5000, "member": rng.choice(["sim", "não"], n),
+        "spend": [f"{v:,.2f}" for v in rng.normal(scale=2000, size=n)],  # thousand separators, as text
+    })
+    frame["churn"] = np.where((frame["member"] == "sim") & (rng.random(n) < 0.8), "yes", "no")
+    data = tmp_path / "customers.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "models"
+    train_command(data, "churn", 3, out)
+    summary = json.loads((out / "leaderboard.json").read_text())["summary"]
+    profile = column_kinds(read_table(data, data.name))
+    assert summary["dropped_columns"] == {"customer_id": "id"} == {"customer_id": profile["customer_id"]}
+    assert summary["column_kinds"] == {"member": "boolean", "spend": "numeric"}
+    assert summary["column_kinds"] == {c: profile[c] for c in ("member", "spend")}

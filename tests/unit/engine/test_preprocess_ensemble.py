@@ -3,14 +3,15 @@ import pandas as pd
 import pytest
 
 from automl.engine.ensemble import ensemble_selection
-from automl.engine.kinds import coerce_frame, infer_kind
+from automl.engine.kinds import coerce_frame
 from automl.engine.preprocess import STYLES, ColumnPlan, build_preprocessor
 from automl.engine.task import METRICS
+from automl.ingest import column_kinds
 
 
 @pytest.fixture()
 def frame(mixed: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, dict[str, str]]:
-    kinds = {c: infer_kind(mixed[c]) for c in mixed.columns if c != "label"}
+    kinds = {c: k for c, k in column_kinds(mixed).items() if c != "label"}
     kinds = {c: k for c, k in kinds.items() if k not in ("id", "constant")}
     y = (mixed["label"] == "churn").to_numpy(dtype=int)
     return coerce_frame(mixed, kinds), y, kinds

@@ -64,3 +64,27 @@ def test_words_read_as_missing_only_where_training_read_them_so():
         InputValidator(SCHEMA).frame([row])
     with pytest.raises(InputError):  # lenient about words, not about structures
         InputValidator(lenient).frame([{**row, "age": [1]}])
+
+
+def test_a_boolean_column_trained_on_bools_reads_the_uploads_words_as_bools():
+    frame = InputValidator(SCHEMA).frame([{"age": 1, "city": "a", "member": m, "joined": "x"}
+                                          for m in ("no", " Sim ", "off", True, 0, "1")])
+    assert frame["member"].tolist() == [False, True, False, True, 0, True]
+
+
+def test_a_boolean_column_trained_on_words_takes_its_levels_and_json_booleans():
+    schema = [{"name": "member", "kind": "boolean", "levels": ["não", "sim"], "required": True}]
+    rows = [{"member": v} for v in ("sim", "não", " SIM", True, False, 1, 0, "yes", "off", None, "NA")]
+    got = InputValidator(schema).frame(rows)["member"].tolist()
+    assert got[:9] == ["sim", "não", "sim", "sim", "não", "sim", "não", "sim", "não"] and pd.isna(got[9:]).all()
+    for bad in ("perhaps", 2, [True]):
+        with pytest.raises(InputError) as exc:
+            InputValidator(schema).frame([{"member": bad}])
+        assert "expected one of 'não', 'sim' or true/false" in exc.value.problems[0]["msg"]
+
+
+def test_json_booleans_need_levels_the_vocabulary_knows():
+    schema = [{"name": "member", "kind": "boolean", "levels": ["a", "b"], "required": True}]
+    assert InputValidator(schema).frame([{"member": "B"}])["member"].tolist() == ["b"]
+    with pytest.raises(InputError, match="expected one of 'a', 'b', got True"):
+        InputValidator(schema).frame([{"member": True}])

@@ -91,7 +91,7 @@ def run_experiment(ctx: JobContext) -> None:
         on_progress=progress, on_model=register_model, should_stop=stop,
     )
     try:
-        result = automl.fit(df, target=spec["target"], features=spec["features"])
+        result = automl.fit(df, target=spec["target"], features=spec["features"], kinds=spec["kinds"])
     except EngineError as exc:
         _raise_if_stopped(ctx, register_model.lost)
         raise JobFailed(str(exc)) from None
@@ -120,6 +120,8 @@ def _start_clean(ctx: JobContext, exp_id: int) -> dict[str, Any]:
             "path": ctx.storage.dataset(exp.dataset.storage_key), "target": exp.target_column,
             "features": list(exp.feature_columns), "problem_type": exp.problem_type, "metric": exp.metric,
             "budget": float(exp.time_budget_s),
+            "kinds": {c["name"]: c["kind"] for c in (exp.dataset.profile or {}).get("columns", [])
+                      if c["name"] in exp.feature_columns},
         }
     with ctx.db.session() as s:
         remove_orphan_artifacts(s, ctx.storage, exp_id)
