@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline
 
 from automl.engine import FittedModel, load_model, save_model
 from automl.engine.artifacts import file_sha256
-from automl.engine.candidates import REGISTRY, TaskContext, compile_fitted
+from automl.engine.candidates import REGISTRY, TaskContext, compile_fitted, register
 from automl.engine.dataprep import prepare
 from automl.engine.fastpath import compile_verified, synthetic_rows
 from automl.engine.kinds import coerce_arrays, coerce_frame
@@ -220,3 +220,15 @@ def test_single_row_prediction_is_fast(mixed: pd.DataFrame) -> None:
     fast = median_ms(lambda: model.predict_proba(row))
     regular = median_ms(lambda: _regular(model, row))
     assert fast < regular / 3, (fast, regular)
+
+
+def test_the_registry_refuses_a_duplicate_family() -> None:
+    """Families are found by name and compiled by the first that claims a model: one entry per name."""
+    before = dict(REGISTRY)
+
+    class Again(type(REGISTRY["lightgbm"])):  # type: ignore[misc]
+        pass
+
+    with pytest.raises(ValueError, match="already registered"):
+        register(Again)
+    assert REGISTRY == before
