@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from automl.api.deps import SessionDep, SettingsDep
 from automl.db.models import Dataset, Experiment, TrainedModel
+from automl.ingest.jsonable import jsonable
 from automl.web import queries, views
 from automl.web.templating import templates
 
@@ -48,7 +49,7 @@ def dataset_page(request: Request, dataset_id: int, session: SessionDep) -> HTML
         request,
         "dataset.html",
         dataset=dataset,
-        columns=views.finite(views.columns(dataset)),
+        columns=jsonable(views.columns(dataset)),
         warnings=views.warnings(dataset),
         form=views.experiment_form(dataset),
         experiments=queries.recent_experiments(session, dataset_id=dataset_id),

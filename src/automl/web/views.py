@@ -8,6 +8,7 @@ from typing import Any
 
 from automl.db.models import Dataset, TrainedModel
 from automl.engine.task import DEFAULT_METRIC, MAX_INT_CLASSES, METRICS, PROBLEM_TYPES
+from automl.ingest.jsonable import jsonable
 from automl.ingest.sources import is_missing_marker
 from automl.schemas.datasets import DatasetProfile
 
@@ -67,17 +68,9 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def finite(value: Any) -> Any:
-    """JSON-safe copy for the browser: NaN and infinities become null (JSON.parse rejects them)."""
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return _clean(value)
-
-
 def plot_data(model: TrainedModel) -> dict[str, Any]:
-    return finite({"plots": model.plots or {}, "feature_importance": model.feature_importance or []})
+    """JSON-safe for the browser (JSON.parse rejects NaN and infinities)."""
+    return jsonable({"plots": model.plots or {}, "feature_importance": model.feature_importance or []})  # type: ignore[no-any-return]
 
 
 def is_missing(value: Any) -> bool:
