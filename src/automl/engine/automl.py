@@ -80,20 +80,16 @@ class AutoML:
     ) -> FitResult:
         """Search, ensemble and rank models for `target` on `df`.
 
-        `kinds` maps feature columns to their kinds (numeric, categorical, boolean, datetime, text, id,
-        constant; id and constant columns are dropped and reported in `summary["dropped_columns"]`). The
-        platform passes the dataset profile's; `automl.ingest.column_kinds(df)` gives a library user the same.
-        Without `kinds` (or for a column they leave out) the pandas dtype is read literally, with no guessing
-        from names or values: a numeric dtype is numeric, bool is boolean, datetime64 is datetime, anything
-        else is categorical, and a column with no or a single distinct value is constant.
+        `kinds` maps features to kinds (id and constant columns are dropped, see `summary["dropped_columns"]`);
+        the platform passes the dataset profile's, `automl.ingest.column_kinds(df)` gives a library user the
+        same. Without them a dtype is read literally: numeric, bool -> boolean, datetime64 -> datetime, anything
+        else categorical; no or a single distinct value -> constant. No guessing from names or values.
         """
         budget = Budget(time.monotonic(), self.time_budget_s)
         self._fraction = 0.0
         self._progress("preparing", 0.0, "Checking the data")
-        data = prepare(
-            df, target, features=features, problem_type=self.problem_type, metric=self.metric, seed=self.seed,
-            kinds=kinds,
-        )
+        data = prepare(df, target, features=features, kinds=kinds, problem_type=self.problem_type,
+                       metric=self.metric, seed=self.seed)
         train, test = holdout_split(data.y, problem_type=data.problem_type, seed=self.seed)
         X, y = data.X.iloc[train].reset_index(drop=True), data.y[train]
         holdout = Holdout(
@@ -101,12 +97,7 @@ class AutoML:
             y=data.y[test], metric=data.metric, problem_type=data.problem_type, classes=data.classes, seed=self.seed,
         )
         n_folds = n_folds_for(len(y))
-        ctx = TaskContext(
-            problem_type=data.problem_type, n_classes=0 if data.classes is None else len(data.classes),
-            n_rows=len(y) * (n_folds - 1) // n_folds, n_features=X.shape[1], seed=self.seed, n_jobs=self.n_jobs,
-            balanced=data.classes is not None and data.metric.name != "log_loss"
-            and np.bincount(y).min() / len(y) < IMBALANCE_SHARE,
-        )
+        ctx = _task_context(data, X, y, n_folds=n_folds, seed=self.seed, n_jobs=self.n_jobs)
         plan = ColumnPlan.from_kinds(X, data.kinds)
         run = _Run(self, data, holdout, budget, refit=_RefitInputs(ctx, plan, X, y, n_folds))
         search = Search(
@@ -131,11 +122,10 @@ class AutoML:
             )
         summary = {
             "rows": int(len(df)), "rows_dropped_missing_target": data.rows_dropped_missing_target,
-            "n_train": int(len(train)), "n_test": int(len(test)), "n_folds": n_folds,
-            "column_kinds": data.kinds, "dropped_columns": data.dropped_columns,
+            "n_train": int(len(train)), "n_test": int(len(test)), "n_folds": n_folds, "column_kinds": data.kinds,
+            "dropped_columns": data.dropped_columns, "n_models": len(leaderboard),
             "warnings": data.warnings + [f"Candidate failed: {e}" for e in search.errors],
-            "n_models": len(leaderboard), "elapsed_s": round(budget.elapsed(), 2),
-            "stopped_early": bool(self.should_stop()),
+            "elapsed_s": round(budget.elapsed(), 2), "stopped_early": bool(self.should_stop()),
         }
         self._progress("finalizing", 1.0, f"Done: best model {best.key}")
         return FitResult(
@@ -143,6 +133,18 @@ class AutoML:
             leaderboard=leaderboard, best=best, summary=summary,
             classes=None if data.classes is None else np.asarray(data.classes).tolist(),
         )
+
+
+def _task_context(data: PreparedData, X: pd.DataFrame, y: np.ndarray, *, n_folds: int, seed: int,
+                  n_jobs: int) -> TaskContext:
+    """What the candidates size themselves by; class weights only for a rare class under a label metric."""
+    classification = data.classes is not None
+    return TaskContext(
+        problem_type=data.problem_type, n_classes=len(data.classes) if classification else 0,
+        n_rows=len(y) * (n_folds - 1) // n_folds, n_features=X.shape[1], seed=seed, n_jobs=n_jobs,
+        balanced=classification and data.metric.name != "log_loss"
+        and np.bincount(y).min() / len(y) < IMBALANCE_SHARE,
+    )
 
 
 def ensemble_pool(finished: list[Finished], metric: Metric) -> list[Finished]:
