@@ -21,10 +21,12 @@ from automl.engine.dataprep import prepare
 from automl.engine.fastpath import compile_verified, synthetic_rows
 from automl.engine.kinds import coerce_arrays, coerce_frame
 from automl.engine.preprocess import ColumnPlan, build_preprocessor
+from automl.ingest import column_kinds
 
 
 def _fitted(df: pd.DataFrame, target: str, families: list[str], problem_type: str = "auto") -> FittedModel:
-    data = prepare(df, target, features=None, problem_type=problem_type, metric="auto", seed=0)
+    data = prepare(df, target, features=None, problem_type=problem_type, metric="auto", seed=0,
+                   kinds=column_kinds(df))  # as the platform fits: the dataset profile's kinds
     n_classes = 0 if data.classes is None else len(data.classes)
     ctx = TaskContext(problem_type=data.problem_type, n_classes=n_classes, n_rows=len(data.y),
                       n_features=data.X.shape[1], n_jobs=1)
@@ -77,6 +79,8 @@ def test_every_registered_family_is_covered() -> None:
 @pytest.mark.parametrize("family", ALL)
 def test_each_family_compiles_and_matches_on_mixed_columns(mixed: pd.DataFrame, family: str) -> None:
     model = _fitted(mixed, "label", [family])
+    kinds = {e["name"]: e["kind"] for e in model.input_schema}
+    assert {"numeric", "categorical", "boolean", "datetime", "text"} <= set(kinds.values()), kinds
     assert model.compile_fast(), f"{family}: the fast path did not verify"
     assert model.fast is not None
     compiled = [member.fast is not None for _, member, _ in model.fast.members]

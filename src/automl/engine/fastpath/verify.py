@@ -23,8 +23,8 @@ def _schema_values(col: dict[str, Any], n: int, rng: np.random.Generator) -> lis
     kind, cats = col.get("kind"), col.get("categories") or []
     if kind == "numeric":
         return list(rng.normal(size=n) * rng.choice([1.0, 10.0, 1000.0], size=n))
-    if kind == "boolean":
-        return list(rng.choice([True, False], size=n))
+    if kind == "boolean":  # the levels it learned at fit (words), else bools
+        return list(rng.choice(col.get("levels") or [True, False], size=n))
     if kind == "datetime":
         return [str(np.datetime64("2000-01-01") + int(d)) for d in rng.integers(0, 365 * 30, size=n)]
     if kind == "text":
