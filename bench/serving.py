@@ -6,7 +6,7 @@ Starts `automl serve` (one embedded worker) on a free port with a scratch data d
 pipeline (the engine's LightGBM preprocessing: native categoricals) trained on 20 columns as a model,
 deploys it through the API, then measures over keep-alive HTTP connections:
   - GET /healthz p50 (the HTTP floor), the pipeline's in-process single-row predict p50 as served (the
-    verified fast path, engine/fastpath.py) and through scikit-learn's own transform/predict for reference,
+    verified fast path, engine/fastpath/) and through scikit-learn's own transform/predict for reference,
   - single-row POST /api/v1/predict p50 / p99 over N sequential requests,
   - 16 concurrent clients for S seconds (errors, throughput),
   - batch scoring of R rows x 20 columns end to end: upload, job, download.
@@ -151,7 +151,7 @@ def latency(port: int, model_id: int, model: Any, row: dict[str, Any], n: int) -
     fast = model.fast
     assert fast is not None, "the fast path did not verify for the bench model"
 
-    def regular() -> None:  # the same pipelines through scikit-learn (the path before engine/fastpath.py)
+    def regular() -> None:  # the same pipelines through scikit-learn (the path before engine/fastpath/)
         model.fast = None
         try:
             model.predict(frame)
