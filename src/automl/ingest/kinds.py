@@ -80,7 +80,8 @@ def _string_kind(f: ColumnFacts) -> str:
     if date_format(trimmed, min_share=0.95) is not None:
         return "datetime"
     unique_ratio = f.n_unique / f.n_valid
-    if f.mean_length >= 20 and f.space_share >= 0.5 and unique_ratio >= 0.5:
+    # Mostly distinct phrases, short ones too (titles, product names): their words carry signal a category cannot.
+    if f.mean_length >= 10 and f.space_share > 0.3 and unique_ratio > 0.5:
         return "text"
     if f.n_unique == f.n_rows >= MIN_ROWS_FOR_ID and (f.space_share < 0.5 or looks_like_id_name(f.name)):
         return "id"

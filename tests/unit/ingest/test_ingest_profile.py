@@ -114,3 +114,18 @@ def test_profile_from_parquet_matches_profile_of_table(latin1_semicolon_csv: Pat
     from_parquet = profile_parquet(dest)
     from_table = profile_table(read_table(latin1_semicolon_csv, "clientes.csv"))
     assert from_parquet == from_table
+
+
+def test_short_distinct_phrases_are_text_and_short_codes_are_not() -> None:
+    """Titles (mostly distinct, a few words, ~15 characters) are text: their words carry signal. Repeated
+    two-word labels stay categorical, distinct codes without spaces are ids."""
+    rng = np.random.default_rng(0)
+    words = ["star", "wars", "night", "of", "the", "living", "dead", "big", "sleep", "blue", "moon", "river"]
+    titles = [" ".join(rng.choice(words, 3)) + f" {i}" for i in range(300)]
+    table = pa.table({
+        "title": titles,
+        "label": [f"group {i % 4}" for i in range(300)],
+        "sku": [f"SKU-{i:05d}" for i in range(300)],
+    })
+    kinds = {c["name"]: c["kind"] for c in profile_table(table)["columns"]}
+    assert kinds == {"title": "text", "label": "categorical", "sku": "id"}
