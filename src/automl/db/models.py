@@ -89,7 +89,7 @@ class TrainedModel(Base):
     algorithm: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     is_ensemble: Mapped[bool] = mapped_column(default=False)
-    rank: Mapped[int | None]  # 1 = best, in the engine's leaderboard order (automl.engine.leaderboard_order)
+    rank: Mapped[int | None]  # 1 = best, in the engine's leaderboard order (automl.engine.leaderboard_key)
     cv_score: Mapped[float | None]
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)  # holdout-test figures
     fit_seconds: Mapped[float] = mapped_column(default=0.0)

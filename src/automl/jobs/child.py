@@ -24,7 +24,7 @@ from automl.config import Settings
 from automl.db import Database
 from automl.db.base import utcnow
 from automl.db.models import Job, JobStatus
-from automl.jobs.queue import Claimed
+from automl.jobs.queue import Claimed, progress_value
 from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobLost, handler_for
 from automl.logging import configure_logging
 from automl.storage import Storage
@@ -61,7 +61,7 @@ def _progress_writer(db: Database, job: Claimed, worker_id: str) -> Any:
         if now - last_at[0] < PROGRESS_EVERY_S and stage == last_stage[0] and fraction < 1.0:
             return
         last_at[0], last_stage[0] = now, stage
-        progress = {"stage": stage, "fraction": round(float(fraction), 4), "message": message}
+        progress = progress_value(stage, fraction, message)
         with db.session() as s:
             s.execute(
                 update(Job)

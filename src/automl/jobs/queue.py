@@ -24,7 +24,6 @@ from automl.storage import Storage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ACTIVE", "FINISHED", "Claimed", "enqueue", "claim", "finish", "request_cancel"]
 _END_MESSAGE = {JobStatus.COMPLETED: "Done", JobStatus.FAILED: "Failed", JobStatus.CANCELLED: "Cancelled"}
 
 
@@ -36,17 +35,20 @@ class Claimed:
     attempt: int
 
 
-def _progress(stage: str, fraction: float, message: str) -> dict[str, Any]:
+def progress_value(stage: str, fraction: float, message: str) -> dict[str, Any]:
+    """The shape of `Job.progress`, written by the queue and by the handlers' `report_progress`."""
     return {"stage": stage, "fraction": round(float(fraction), 4), "message": message}
 
 
 def _ended(job: Job) -> None:
     last = (job.progress or {}).get("fraction", 0.0)
     fraction = 1.0 if job.status == JobStatus.COMPLETED else last
-    job.progress = _progress(job.status, fraction, _END_MESSAGE[job.status])
+    job.progress = progress_value(job.status, fraction, _END_MESSAGE[job.status])
 
 
 def _changed(session: Session, job: Job, storage: Storage | None) -> None:
+    if job.status in FINISHED:
+        _ended(job)
     session.flush()
     hook = status_hook_for(job.kind)
     if hook is not None:
@@ -55,7 +57,7 @@ def _changed(session: Session, job: Job, storage: Storage | None) -> None:
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any], *, max_attempts: int = 3) -> Job:
     job = Job(kind=kind, payload=payload, status=JobStatus.QUEUED, max_attempts=max_attempts,
-              progress=_progress("queued", 0.0, "Waiting for a worker"))
+              progress=progress_value("queued", 0.0, "Waiting for a worker"))
     session.add(job)
     session.flush()
     return job
@@ -84,7 +86,7 @@ def claim(db: Database, worker_id: str, *, lease_s: float, kinds: list[str], sto
             return None
         job = s.get(Job, job_id, populate_existing=True)
         assert job is not None
-        job.progress = _progress("starting", 0.0, f"Attempt {job.attempts} started")
+        job.progress = progress_value("starting", 0.0, f"Attempt {job.attempts} started")
         _changed(s, job, storage)
         return Claimed(job.id, job.kind, dict(job.payload), job.attempts)
 
@@ -124,7 +126,6 @@ def finish(
         if row is None:
             return False
         row.status, row.error, row.finished_at, row.lease_expires_at = status, error, utcnow(), None
-        _ended(row)
         _changed(s, row, storage)
         return True
 
@@ -147,10 +148,9 @@ def release(db: Database, job: Claimed, worker_id: str, *, storage: Storage) -> 
             return False
         if row.cancel_requested:
             row.status, row.finished_at = JobStatus.CANCELLED, utcnow()
-            _ended(row)
         else:
             row.status, row.attempts = JobStatus.QUEUED, max(row.attempts - 1, 0)
-            row.progress = _progress("queued", 0.0, "Worker stopped; waiting for another")
+            row.progress = progress_value("queued", 0.0, "Worker stopped; waiting for another")
         row.worker_id = row.lease_expires_at = None
         _changed(s, row, storage)
         return True
@@ -169,7 +169,6 @@ def recover_expired(db: Database, *, storage: Storage) -> int:
             if row.cancel_requested:
                 row.status, row.finished_at = JobStatus.CANCELLED, utcnow()
                 row.worker_id = row.lease_expires_at = None
-                _ended(row)
                 _changed(s, row, storage)
             else:
                 _retry_or_fail(s, row, f"worker {row.worker_id} stopped responding (lease expired)", storage)
@@ -184,7 +183,6 @@ def request_cancel(session: Session, job: Job, *, storage: Storage | None) -> No
     if job.status == JobStatus.QUEUED or expired:
         job.status, job.finished_at, job.cancel_requested = JobStatus.CANCELLED, utcnow(), True
         job.worker_id = job.lease_expires_at = None
-        _ended(job)
         _changed(session, job, storage)
     else:
         job.cancel_requested = True
@@ -201,10 +199,9 @@ def _owned(s: Session, job: Claimed, worker_id: str) -> Job | None:
 def _retry_or_fail(s: Session, row: Job, reason: str, storage: Storage | None) -> None:
     if row.attempts < row.max_attempts:
         row.status, row.error = JobStatus.QUEUED, f"attempt {row.attempts} lost: {reason}"
-        row.progress = _progress("queued", 0.0, f"Retrying after: {reason}")
+        row.progress = progress_value("queued", 0.0, f"Retrying after: {reason}")
     else:
         row.status, row.finished_at = JobStatus.FAILED, utcnow()
         row.error = f"Gave up after {row.attempts} attempts: {reason}"
-        _ended(row)
     row.worker_id = row.lease_expires_at = None
     _changed(s, row, storage)
