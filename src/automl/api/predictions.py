@@ -54,8 +54,9 @@ async def predict(
         out = await run_in_threadpool(predictions.predict, _runtime(request), model_id, body, api_key=secret)
     except DomainError as exc:
         label = "unknown" if isinstance(exc, NotFound) else str(model_id)  # client ids must not create series
-        PREDICT_ERRORS.labels(label, str(status_of(exc))).inc()
-        PREDICT_REQUESTS.labels(label, str(status_of(exc))).inc()
+        status = str(status_of(exc))
+        PREDICT_ERRORS.labels(label, status).inc()
+        PREDICT_REQUESTS.labels(label, status).inc()
         raise
     PREDICT_REQUESTS.labels(str(model_id), "200").inc()
     return Response(orjson.dumps(out, option=JSON_OPTS), media_type="application/json")
