@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from automl.config import Settings
 from automl.db import Database
+from automl.services.permissions import Permission, Principal
 from automl.storage import Storage
 
 
@@ -33,3 +34,21 @@ DbDep = Annotated[Database, Depends(get_db)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
+
+
+def get_principal(request: Request) -> Principal:
+    """Set on every request by the authentication middleware (api/authn.py)."""
+    return request.state.principal  # type: ignore[no-any-return]
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def allow(permission: Permission) -> Any:
+    """A route dependency refusing (403) a principal without `permission`; every route declares one."""
+
+    def check(principal: PrincipalDep) -> None:
+        principal.require(permission)
+
+    check.permission = permission  # type: ignore[attr-defined]  # read by the test that every route declares one
+    return Depends(check)
