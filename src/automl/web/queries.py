@@ -1,14 +1,14 @@
 """What the pages read, in one place: mostly the services' own queries. Pages only read; the JSON API writes."""
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from automl.config import Settings
 from automl.db.models import ApiKey, BatchPrediction, Dataset, Experiment, TrainedModel
-from automl.services import apikeys, datasets, experiments, models, predictions
+from automl.services import apikeys, datasets, experiments, exposure, models, predictions
+from automl.services.permissions import Principal
 
 PAGE_LIMIT = 50
 
@@ -36,10 +36,11 @@ def batch_jobs(session: Session, model_id: int, limit: int = 20) -> Sequence[Bat
     return predictions.list_batches(session, model_id)[:limit]
 
 
-def api_keys(session: Session) -> Sequence[ApiKey]:
-    return apikeys.list_keys(session)[0]
+def api_keys(session: Session, principal: Principal) -> Sequence[ApiKey]:
+    """The keys this visitor may see: their own (an admin, or the local operator, sees every key)."""
+    return [k for k in apikeys.list_keys(session)[0] if principal.owns(k.user_id)]
 
 
 def keys_required(settings: Settings) -> bool:
     """The same rule the predict endpoints apply."""
-    return apikeys.keys_required(settings.api_keys_required, os.environ.get(apikeys.BIND_HOST_ENV))
+    return exposure.decide(settings).keys_required
