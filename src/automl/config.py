@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -19,9 +20,23 @@ class Settings(BaseSettings):
     api_keys_required: bool | None = Field(
         None, description="Require API keys on predict endpoints; default on when bound beyond loopback."
     )
+    auth: Literal["auto", "on", "off"] = Field(
+        "auto", description="Accounts and sign-in: auto = on when serving beyond loopback; off is refused there."
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Host names served (others get 400); default the bound host and loopback names.",
+    )
+    session_idle_minutes: int = Field(480, ge=1, description="A session ends after this long without a request.")
+    session_max_hours: int = Field(168, ge=1, description="A session ends this long after sign-in, whatever happens.")
     log_level: str = "INFO"
     log_json: bool = False
     model_cache_mb: int = Field(2048, ge=16, description="Memory budget of the in-process model cache.")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        return [h for h in value.split(",") if h.strip()] if isinstance(value, str) else value
 
     @property
     def db_url(self) -> str:

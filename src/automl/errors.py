@@ -40,3 +40,7 @@ class UnsupportedMedia(DomainError):
 
 class Unprocessable(DomainError):
     """Well-formed but invalid values (the detail names them)."""
+
+
+class RateLimited(DomainError):
+    """Too many attempts in a while (sign-ins); try again later."""

@@ -3,20 +3,38 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from automl import __version__
-from automl.api import datasets, docs, experiments, health, keys, metrics, models, predictions
+from automl.api import (
+    audit,
+    auth,
+    datasets,
+    docs,
+    experiments,
+    health,
+    keys,
+    metrics,
+    models,
+    predictions,
+    tokens,
+    users,
+)
+from automl.api.authn import Authenticate
 from automl.api.errors import install_error_handlers
+from automl.api.guard import Guard
 from automl.config import Settings, get_settings
 from automl.db import Database
 from automl.db.migrate import upgrade
 from automl.logging import configure_logging
 from automl.observability import TimingMiddleware
+from automl.services.exposure import decide
 from automl.services.serving import ServingRuntime
+from automl.services.sessions import SessionStore
 from automl.storage import Storage
 from automl.web import pages
 
@@ -25,6 +43,7 @@ STATIC = Path(__file__).parent / "web" / "static"
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    exposure = decide(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -34,7 +53,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.settings = settings
         app.state.db = Database(settings.db_url)
         app.state.storage = Storage(settings.data_dir)
-        app.state.serving = ServingRuntime(app.state.db, app.state.storage, settings)
+        app.state.serving = ServingRuntime(app.state.db, app.state.storage, settings,
+                                           keys_required=exposure.keys_required)
+        app.state.sessions = SessionStore(app.state.db, idle=timedelta(minutes=settings.session_idle_minutes))
         app.state.serving.start()
         try:
             yield
@@ -43,9 +64,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             app.state.db.dispose()
 
     app = FastAPI(title="automl", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.exposure = exposure
+    app.state.auth_enabled = exposure.auth
     install_error_handlers(app)
+    app.add_middleware(Authenticate, enabled=exposure.auth)
+    app.add_middleware(Guard, exposure=exposure)  # outside authentication: its refusals and headers cover all
     app.add_middleware(TimingMiddleware)
-    for module in (health, docs, datasets, experiments, models, predictions, keys, metrics):
+    for module in (health, auth, docs, datasets, experiments, models, predictions, keys, tokens, users, audit,
+                   metrics):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -19,7 +19,7 @@ from automl.services.apikeys import hash_key, keys_required
 @pytest.fixture
 def keyed(tmp_path: Path) -> Iterator[tuple[TestClient, Settings]]:
     settings = Settings(data_dir=tmp_path / "data", api_keys_required=True, _env_file=None)  # type: ignore[call-arg]
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://localhost") as c:
         yield c, settings
 
 

@@ -80,7 +80,7 @@ def test_not_multipart_and_missing_field(client: TestClient) -> None:
 @pytest.fixture
 def small_limit_client(tmp_path: Path) -> Iterator[tuple[TestClient, Settings]]:
     settings = Settings(data_dir=tmp_path / "data", max_upload_mb=1, _env_file=None)  # type: ignore[call-arg]
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://localhost") as c:
         yield c, settings
 
 

@@ -19,7 +19,7 @@ CSV = b"id;price;city;day\n" + b"".join(
 
 def test_upload_detail_delete_on_postgres(pg_url: str, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", database_url=pg_url, _env_file=None)  # type: ignore[call-arg]
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         ds = client.post("/api/datasets/upload", files={"file": ("p.csv", CSV)}).json()
         detail = client.get(f"/api/datasets/{ds['id']}").json()
         assert {c["name"]: c["kind"] for c in detail["columns"]} == {

@@ -189,7 +189,7 @@ def test_predictions_are_counted_in_memory_and_flushed(client, model_id):
 def test_flusher_thread_writes_counts(settings, classifier):
     from automl.main import create_app
 
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://localhost") as c:
         mid = add_model(settings, classifier)
         c.app.state.serving.flush_every_s = 0.05
         deploy(c, mid)
@@ -233,7 +233,7 @@ def test_deployed_models_are_preloaded_after_a_restart(settings, classifier):
     upgrade(settings.db_url)
     mid = add_model(settings, classifier, deployed_api=True)
     other = add_model(settings, classifier)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://localhost") as c:
         deadline = time.time() + 10
         while mid not in c.app.state.serving.cache and time.time() < deadline:
             time.sleep(0.05)

@@ -19,7 +19,7 @@ def test_serving_on_postgres(pg_url: str, tmp_path: Path):
     settings = Settings(data_dir=tmp_path / "data", database_url=pg_url, api_keys_required=True,  # type: ignore[call-arg]
                         _env_file=None)
     model = fitted()
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         mid = add_model(settings, model)
         key = client.post("/api/keys", json={"name": "pg"}).json()["key"]
         headers = {"Authorization": f"Bearer {key}"}

@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from automl.api.deps import DbDep, SessionDep, SettingsDep, StorageDep
+from automl.api.deps import DbDep, PrincipalDep, SessionDep, SettingsDep, StorageDep, allow
 from automl.api.uploads import receive_upload
 from automl.ingest import SUFFIXES
 from automl.ingest.filenames import UploadedFile
 from automl.ingest.growing import UploadProgress
 from automl.schemas.datasets import DatasetList, DatasetPreview, DatasetPublic, DatasetSummary
 from automl.services import datasets
+from automl.services.permissions import Permission
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
@@ -31,17 +32,19 @@ _UPLOAD_BODY = {
 
 
 @router.post("/upload", status_code=201, response_model=DatasetPublic, openapi_extra=_UPLOAD_BODY,
+             dependencies=[allow(Permission.WRITE)],
              responses={413: {"description": "over AUTOML_MAX_UPLOAD_MB"}, 415: {"description": "unsupported type"}})
-async def upload_dataset(request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep) -> DatasetPublic:
+async def upload_dataset(request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep,
+                         principal: PrincipalDep) -> DatasetPublic:
     def receive(dest: Path, progress: UploadProgress) -> Awaitable[UploadedFile]:
         return receive_upload(request, dest, max_bytes=settings.max_upload_mb << 20, suffixes=SUFFIXES,
                               progress=progress)
 
-    dataset = await datasets.upload_dataset(receive, db=db, storage=storage)
+    dataset = await datasets.upload_dataset(receive, db=db, storage=storage, by=principal)
     return DatasetPublic.of(dataset)
 
 
-@router.get("", response_model=DatasetList)
+@router.get("", response_model=DatasetList, dependencies=[allow(Permission.READ)])
 def list_datasets(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -51,12 +54,12 @@ def list_datasets(
     return DatasetList(items=[DatasetSummary.of(d) for d in rows], total=total)
 
 
-@router.get("/{dataset_id}", response_model=DatasetPublic)
+@router.get("/{dataset_id}", response_model=DatasetPublic, dependencies=[allow(Permission.READ)])
 def get_dataset(dataset_id: int, session: SessionDep) -> DatasetPublic:
     return DatasetPublic.of(datasets.get_dataset(session, dataset_id))
 
 
-@router.get("/{dataset_id}/preview", response_model=DatasetPreview)
+@router.get("/{dataset_id}/preview", response_model=DatasetPreview, dependencies=[allow(Permission.READ)])
 def preview_dataset(
     dataset_id: int, session: SessionDep, storage: StorageDep,
     rows: Annotated[int, Query(ge=0, le=datasets.MAX_PREVIEW_ROWS)] = 20,
@@ -65,7 +68,8 @@ def preview_dataset(
     return DatasetPreview(**datasets.preview(storage, dataset, rows=rows))
 
 
-@router.delete("/{dataset_id}", status_code=204)
-def delete_dataset(dataset_id: int, session: SessionDep, storage: StorageDep) -> Response:
-    datasets.delete_dataset(session, storage, dataset_id)
+@router.delete("/{dataset_id}", status_code=204, dependencies=[allow(Permission.WRITE)])
+def delete_dataset(dataset_id: int, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> Response:
+    """Editors delete what they created; admins anything."""
+    datasets.delete_dataset(session, storage, dataset_id, by=principal)
     return Response(status_code=204)

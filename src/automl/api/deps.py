@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from automl.config import Settings
 from automl.db import Database
-from automl.services.permissions import Permission, Principal
+from automl.errors import Unauthorized
+from automl.services.permissions import Kind, Permission, Principal
 from automl.storage import Storage
 
 
@@ -31,7 +32,8 @@ def get_storage(request: Request) -> Storage:
 
 
 DbDep = Annotated[Database, Depends(get_db)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session commits when the route returns, before the response reports the write
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 
@@ -52,3 +54,22 @@ def allow(permission: Permission) -> Any:
 
     check.permission = permission  # type: ignore[attr-defined]  # read by the test that every route declares one
     return Depends(check)
+
+
+def _require_kind(kinds: frozenset[Kind], label: str, message: str) -> Any:
+    def check(principal: PrincipalDep) -> None:
+        if principal.kind not in kinds:
+            raise Unauthorized(message)
+
+    check.permission = label  # type: ignore[attr-defined]
+    return Depends(check)
+
+
+def signed_in() -> Any:
+    """Any principal that is someone (a session, a token, the local operator)."""
+    return _require_kind(frozenset({Kind.LOCAL, Kind.SESSION, Kind.TOKEN}), "signed in", "not signed in")
+
+
+def setup_link() -> Any:
+    """Only the bearer of the one-time first-admin link (header X-Setup-Token)."""
+    return _require_kind(frozenset({Kind.SETUP}), "setup link", "send the setup link's token in X-Setup-Token")

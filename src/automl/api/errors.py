@@ -10,6 +10,7 @@ from automl.errors import (
     DomainError,
     Forbidden,
     NotFound,
+    RateLimited,
     TooLarge,
     Unauthorized,
     Unprocessable,
@@ -25,6 +26,7 @@ STATUS: dict[type[DomainError], int] = {
     TooLarge: 413,
     UnsupportedMedia: 415,
     Unprocessable: 422,
+    RateLimited: 429,
 }
 
 

@@ -6,21 +6,25 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from automl.api.deps import DbDep, SessionDep, StorageDep
+from automl.api.deps import DbDep, PrincipalDep, SessionDep, StorageDep, allow
 from automl.schemas.experiments import ExperimentCreate, ExperimentList, ExperimentPublic, LeaderboardRow, Queued
 from automl.services import experiments as svc
 from automl.services.experiment_events import event_stream
+from automl.services.permissions import Permission
 
 router = APIRouter(prefix="/api/experiments", tags=["experiments"])
+READ = [allow(Permission.READ)]
+WRITE = [allow(Permission.WRITE)]
 
 
-@router.post("", status_code=202, response_model=Queued)
-def create_experiment(body: ExperimentCreate, session: SessionDep, storage: StorageDep) -> Queued:
-    exp = svc.create_experiment(session, storage, body)
+@router.post("", status_code=202, response_model=Queued, dependencies=WRITE)
+def create_experiment(body: ExperimentCreate, session: SessionDep, storage: StorageDep,
+                      principal: PrincipalDep) -> Queued:
+    exp = svc.create_experiment(session, storage, body, by=principal)
     return Queued(id=exp.id, status=exp.status)
 
 
-@router.get("", response_model=ExperimentList)
+@router.get("", response_model=ExperimentList, dependencies=READ)
 def list_experiments(
     session: SessionDep,
     dataset_id: int | None = None,
@@ -31,23 +35,24 @@ def list_experiments(
     return {"items": [svc.summary(e) for e in items], "total": total}
 
 
-@router.get("/{exp_id}", response_model=ExperimentPublic)
+@router.get("/{exp_id}", response_model=ExperimentPublic, dependencies=READ)
 def get_experiment(exp_id: int, session: SessionDep) -> dict:
     return svc.public(session, svc.get_experiment(session, exp_id))
 
 
-@router.get("/{exp_id}/leaderboard", response_model=list[LeaderboardRow])
+@router.get("/{exp_id}/leaderboard", response_model=list[LeaderboardRow], dependencies=READ)
 def get_leaderboard(exp_id: int, session: SessionDep) -> list[dict]:
     return svc.leaderboard(session, svc.get_experiment(session, exp_id))
 
 
-@router.post("/{exp_id}/cancel", response_model=ExperimentPublic, status_code=202)
-def cancel_experiment(exp_id: int, session: SessionDep, storage: StorageDep) -> dict:
-    exp, pending = svc.cancel_experiment(session, storage, exp_id)
+@router.post("/{exp_id}/cancel", response_model=ExperimentPublic, status_code=202, dependencies=WRITE)
+def cancel_experiment(exp_id: int, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> dict:
+    """Editors cancel what they started; admins anything."""
+    exp, pending = svc.cancel_experiment(session, storage, exp_id, by=principal)
     return {**svc.public(session, exp), "cancel_requested": pending}
 
 
-@router.get("/{exp_id}/events")
+@router.get("/{exp_id}/events", dependencies=READ)
 def experiment_events(exp_id: int, request: Request, db: DbDep) -> StreamingResponse:
     """Server-sent events: `progress`, `model` (a leaderboard row) and `status`; ends when the experiment does."""
     with db.session() as session:

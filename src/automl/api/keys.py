@@ -1,31 +1,34 @@
-"""API keys for the predict endpoints: create (the secret is shown once), list, revoke."""
+"""API keys (the older interface to /api/tokens): create a `predict` token (shown once), list, revoke."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from automl.api.deps import SessionDep
+from automl.api.deps import PrincipalDep, SessionDep, signed_in
 from automl.schemas.models import KeyCreate, KeyCreated, KeyList
-from automl.services import apikeys
+from automl.services import apikeys, audit
 
-router = APIRouter(prefix="/api/keys", tags=["api keys"])
+router = APIRouter(prefix="/api/keys", tags=["api keys"], dependencies=[signed_in()])
 
 
 @router.post("", status_code=201, response_model=KeyCreated)
-def create_key(body: KeyCreate, session: SessionDep) -> dict[str, object]:
-    row, secret = apikeys.create_key(session, body.name)
+def create_key(body: KeyCreate, session: SessionDep, principal: PrincipalDep) -> dict[str, object]:
+    row, secret = apikeys.create_key(session, body.name, principal)
+    audit.record(session, principal, "token.create", f"token {row.id} {row.name!r} [predict]")
     return {"id": row.id, "name": row.name, "prefix": row.prefix, "key": secret, "created_at": row.created_at}
 
 
 @router.get("", response_model=KeyList)
-def list_keys(session: SessionDep) -> dict[str, object]:
-    rows, total = apikeys.list_keys(session)
+def list_keys(session: SessionDep, principal: PrincipalDep) -> dict[str, object]:
+    """Everyone's for an admin, one's own otherwise."""
+    rows, total = apikeys.list_keys(session, principal)
     return {"items": [apikeys.key_public(r) for r in rows], "total": total}
 
 
 @router.delete("/{key_id}", status_code=204)
-def revoke_key(key_id: int, request: Request, session: SessionDep) -> Response:
+def revoke_key(key_id: int, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
     """Takes effect at once in this server (its key cache forgets the key)."""
-    apikeys.revoke_key(session, key_id)
+    apikeys.revoke_key(session, key_id, principal)
+    audit.record(session, principal, "token.revoke", f"token {key_id}")
     session.commit()
     runtime = getattr(request.app.state, "serving", None)
     if runtime is not None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
 
-from automl.api.deps import SessionDep
+from automl.api.deps import SessionDep, allow
 from automl.db.models import BatchPrediction, Job
 from automl.observability import CACHED_BYTES, CACHED_MODELS, render, set_queue_gauges
+from automl.services.permissions import Permission
 
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[allow(Permission.METRICS)])
 def metrics(request: Request, session: SessionDep) -> Response:
     jobs = session.execute(select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status)).all()
     batches = session.execute(select(BatchPrediction.status, func.count()).group_by(BatchPrediction.status)).all()

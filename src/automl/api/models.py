@@ -7,13 +7,16 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from automl.api.deps import SessionDep, StorageDep
+from automl.api.deps import PrincipalDep, SessionDep, StorageDep, allow
 from automl.schemas.models import BatchList, DeployRequest, ModelList, ModelPublic
-from automl.services import export, models, predictions
+from automl.services import audit, export, models, predictions
+from automl.services.permissions import Permission
 from automl.services.serving import ServingRuntime
 from automl.storage import Storage
 
 router = APIRouter(prefix="/api/models", tags=["models"])
+READ = [allow(Permission.READ)]
+WRITE = [allow(Permission.WRITE)]
 
 
 def _runtime(request: Request) -> ServingRuntime | None:
@@ -26,7 +29,7 @@ def _public(request: Request, session: SessionDep, model: object) -> dict[str, o
     return models.model_public(session, model, pending_predictions=pending)  # type: ignore[arg-type]
 
 
-@router.get("", response_model=ModelList)
+@router.get("", response_model=ModelList, dependencies=READ)
 def list_models(
     request: Request,
     session: SessionDep,
@@ -40,49 +43,52 @@ def list_models(
     return {"items": [_public(request, session, m) for m in rows], "total": total}
 
 
-@router.get("/{model_id}", response_model=ModelPublic)
+@router.get("/{model_id}", response_model=ModelPublic, dependencies=READ)
 def get_model(model_id: int, request: Request, session: SessionDep) -> dict[str, object]:
     return _public(request, session, models.get_model(session, model_id))
 
 
-@router.post("/{model_id}/deploy", response_model=ModelPublic)
+@router.post("/{model_id}/deploy", response_model=ModelPublic, dependencies=WRITE)
 def deploy(
-    model_id: int, request: Request, session: SessionDep, storage: StorageDep,
+    model_id: int, request: Request, session: SessionDep, storage: StorageDep, principal: PrincipalDep,
     body: Annotated[DeployRequest | None, Body()] = None,
 ) -> dict[str, object]:
     """Checks the artifact's sha256; deploying for the API also loads and warms the model."""
     body = body or DeployRequest(api=None, batch=None)
     runtime = _runtime(request)
     model = models.deploy(session, storage, runtime.cache if runtime else None, model_id, api=body.api,
-                          batch=body.batch)
+                          batch=body.batch, by=principal)
     return _public(request, session, model)
 
 
-@router.post("/{model_id}/undeploy", response_model=ModelPublic)
+@router.post("/{model_id}/undeploy", response_model=ModelPublic, dependencies=WRITE)
 def undeploy(
-    model_id: int, request: Request, session: SessionDep, body: Annotated[DeployRequest | None, Body()] = None
+    model_id: int, request: Request, session: SessionDep, principal: PrincipalDep,
+    body: Annotated[DeployRequest | None, Body()] = None,
 ) -> dict[str, object]:
     body = body or DeployRequest(api=None, batch=None)
     runtime = _runtime(request)
-    model = models.undeploy(session, runtime.cache if runtime else None, model_id, api=body.api, batch=body.batch)
+    model = models.undeploy(session, runtime.cache if runtime else None, model_id, api=body.api, batch=body.batch,
+                            by=principal)
     return _public(request, session, model)
 
 
-@router.get("/{model_id}/download", response_class=FileResponse)
-def download(model_id: int, session: SessionDep, storage: StorageDep) -> FileResponse:
+@router.get("/{model_id}/download", response_class=FileResponse, dependencies=WRITE)
+def download(model_id: int, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> FileResponse:
     """A zip: `model.joblib` (the whole fitted pipeline) and `model_card.json`; see docs/serving.md."""
     path, name = export.export_zip(session, storage, model_id)
+    audit.record(session, principal, "model.download", f"model {model_id}")
     return FileResponse(path, media_type="application/zip", filename=name,
                         background=BackgroundTask(Storage.remove, path))
 
 
-@router.get("/{model_id}/card")
+@router.get("/{model_id}/card", dependencies=READ)
 def card(model_id: int, session: SessionDep) -> dict[str, object]:
     """The model card: input schema, classes, metrics, library versions, artifact sha256."""
     return export.model_card(session, model_id)
 
 
-@router.get("/{model_id}/batch-predictions", response_model=BatchList)
+@router.get("/{model_id}/batch-predictions", response_model=BatchList, dependencies=READ)
 def batch_predictions(model_id: int, session: SessionDep) -> dict[str, object]:
     rows = predictions.list_batches(session, model_id)
     return {"items": [predictions.batch_public(bp) for bp in rows], "total": len(rows)}

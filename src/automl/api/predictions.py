@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from automl.api.deps import DbDep, SessionDep, SettingsDep, StorageDep
+from automl.api.deps import DbDep, PrincipalDep, SessionDep, SettingsDep, StorageDep, allow
 from automl.api.errors import status_of
 from automl.api.uploads import receive_upload
 from automl.errors import DomainError, NotFound, Unprocessable
@@ -21,12 +21,13 @@ from automl.observability import PREDICT_ERRORS, PREDICT_REQUESTS
 from automl.schemas.models import BatchPublic, BatchQueued, PredictRequest, PredictResponse
 from automl.services import predictions
 from automl.services.apikeys import secret_from_headers
+from automl.services.permissions import Permission
 from automl.services.serving import ServingRuntime
 from automl.storage import new_key
 
 router = APIRouter(tags=["predictions"])
 JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-AuthHeader = Annotated[str | None, Header(description="Bearer <API key>")]
+AuthHeader = Annotated[str | None, Header(description="Bearer <API token>")]
 KeyHeader = Annotated[str | None, Header(alias="X-API-Key")]
 
 
@@ -39,11 +40,14 @@ def _runtime(request: Request) -> ServingRuntime:
     response_model=PredictResponse,
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": PredictRequest.model_json_schema()}}}},
-    responses={401: {"description": "API key missing or invalid"}, 403: {"description": "Not deployed"},
+    dependencies=[allow(Permission.PREDICT)],
+    responses={401: {"description": "API token missing or invalid"},
+               403: {"description": "Not deployed, or the token may not use this model"},
                404: {"description": "Unknown model"}, 422: {"description": "Missing columns or wrong types"}},
 )
 async def predict(
-    model_id: int, request: Request, authorization: AuthHeader = None, x_api_key: KeyHeader = None
+    model_id: int, request: Request, principal: PrincipalDep, authorization: AuthHeader = None,
+    x_api_key: KeyHeader = None,
 ) -> Response:
     try:
         body: Any = orjson.loads(await request.body())
@@ -51,7 +55,8 @@ async def predict(
         raise Unprocessable(f"the body is not valid JSON: {exc}") from None
     secret = secret_from_headers(authorization, x_api_key)
     try:
-        out = await run_in_threadpool(predictions.predict, _runtime(request), model_id, body, api_key=secret)
+        out = await run_in_threadpool(predictions.predict, _runtime(request), model_id, body, by=principal,
+                                      api_key=secret)
     except DomainError as exc:
         label = "unknown" if isinstance(exc, NotFound) else str(model_id)  # client ids must not create series
         status = str(status_of(exc))
@@ -62,15 +67,17 @@ async def predict(
     return Response(orjson.dumps(out, option=JSON_OPTS), media_type="application/json")
 
 
-@router.post("/api/v1/predict/{model_id}/batch", status_code=202, response_model=BatchQueued)
+@router.post("/api/v1/predict/{model_id}/batch", status_code=202, response_model=BatchQueued,
+             dependencies=[allow(Permission.WRITE)])
 async def submit_batch(
-    model_id: int, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep,
+    model_id: int, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep, principal: PrincipalDep,
     authorization: AuthHeader = None, x_api_key: KeyHeader = None,
 ) -> dict[str, object]:
     """Multipart field `file` (.csv .tsv .txt .parquet .xlsx .xls); scored by a worker, then downloadable."""
     runtime = _runtime(request)
     try:
-        await run_in_threadpool(runtime.keys.check, secret_from_headers(authorization, x_api_key))
+        await run_in_threadpool(predictions.authorize, runtime, principal, model_id,
+                                secret_from_headers(authorization, x_api_key), Permission.WRITE)
         await run_in_threadpool(predictions.check_batch_deployed, db, model_id)
     except DomainError:
         async for _ in request.stream():  # read the upload out, so the client gets the answer, not a reset
@@ -80,25 +87,26 @@ async def submit_batch(
     received.parent.mkdir(parents=True, exist_ok=True)
     upload = await receive_upload(request, received, max_bytes=settings.max_upload_mb << 20, suffixes=SUFFIXES)
     bp = await run_in_threadpool(predictions.submit_batch, db, storage, model_id, upload.path,
-                                 filename=upload.filename)
+                                 filename=upload.filename, by=principal)
     return {"id": bp.id, "status": bp.status}
 
 
-@router.get("/api/batch-predictions/{batch_id}", response_model=BatchPublic)
+@router.get("/api/batch-predictions/{batch_id}", response_model=BatchPublic, dependencies=[allow(Permission.READ)])
 def get_batch(batch_id: int, session: SessionDep) -> dict[str, object]:
     return predictions.batch_public(predictions.get_batch(session, batch_id))
 
 
-@router.get("/api/batch-predictions/{batch_id}/download", response_class=FileResponse)
-def download_batch(batch_id: int, session: SessionDep, storage: StorageDep) -> FileResponse:
+@router.get("/api/batch-predictions/{batch_id}/download", response_class=FileResponse,
+            dependencies=[allow(Permission.WRITE)])
+def download_batch(batch_id: int, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> FileResponse:
     """CSV: the input columns, `prediction`, then `proba_<class>` per class (formulas neutralised)."""
-    path, name = predictions.download(session, storage, batch_id)
+    path, name = predictions.download(session, storage, batch_id, by=principal)
     return FileResponse(path, media_type="text/csv", filename=name)
 
 
-@router.delete("/api/batch-predictions/{batch_id}", status_code=204)
-def delete_batch(batch_id: int, session: SessionDep, storage: StorageDep) -> Response:
-    predictions.delete_batch(session, storage, batch_id)
+@router.delete("/api/batch-predictions/{batch_id}", status_code=204, dependencies=[allow(Permission.WRITE)])
+def delete_batch(batch_id: int, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> Response:
+    predictions.delete_batch(session, storage, batch_id, by=principal)
     return Response(status_code=204)
 
 

@@ -1,4 +1,4 @@
-"""The `automl` command: serve, worker, train, predict, apikey, db."""
+"""The `automl` command: serve, worker, train, predict, user, apikey, model, db."""
 from __future__ import annotations
 
 import os
@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from automl.cli.serving import apikey_app, model_app
+from automl.cli.users import user_app
 from automl.config import get_settings
 from automl.logging import configure_logging
 
@@ -15,6 +16,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted 
 db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(user_app, name="user")
 app.add_typer(model_app, name="model")
 
 
@@ -27,15 +29,22 @@ def serve(
     """Run the web app and REST API (creates the data dir and database, applies migrations)."""
     import uvicorn
 
+    from automl.cli.setup import announce
     from automl.db.migrate import upgrade
     from automl.jobs.embedded import embedded_workers
-    from automl.services.apikeys import BIND_HOST_ENV
+    from automl.services.exposure import BIND_HOST_ENV, ExposureError, decide
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    try:
+        exposure = decide(settings, host)
+    except ExposureError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     settings.ensure_dirs()
     upgrade(settings.db_url)
-    os.environ[BIND_HOST_ENV] = host  # API keys default to required beyond loopback
+    os.environ[BIND_HOST_ENV] = host  # the app decides authentication and hosts the same way
+    announce(settings, exposure, port)
     with embedded_workers(workers):  # training never runs in the API process
         uvicorn.run(
             "automl.main:app_factory", factory=True, host=host, port=port, access_log=False, log_config=None,

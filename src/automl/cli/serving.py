@@ -12,7 +12,7 @@ apikey_app = typer.Typer(no_args_is_help=True, help="API keys for the predict en
 model_app = typer.Typer(no_args_is_help=True, help="Deploy trained models.")
 
 
-def _db() -> Database:
+def open_db() -> Database:
     from automl.db.migrate import upgrade
 
     settings = get_settings()
@@ -26,7 +26,7 @@ def create(name: Annotated[str, typer.Argument(help="A label to tell keys apart.
     """Create a key and print it once (only its hash is stored)."""
     from automl.services.apikeys import create_key
 
-    db = _db()
+    db = open_db()
     with db.session() as s:
         row, secret = create_key(s, name)
         key_id = row.id
@@ -40,7 +40,7 @@ def list_() -> None:
     """List keys (prefix, name, created, last used, revoked)."""
     from automl.services.apikeys import list_keys
 
-    db = _db()
+    db = open_db()
     with db.session() as s:
         rows, _ = list_keys(s)
         for r in rows:
@@ -56,7 +56,7 @@ def revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see `apikey
     from automl.errors import NotFound
     from automl.services.apikeys import revoke_key
 
-    db = _db()
+    db = open_db()
     try:
         with db.session() as s:
             revoke_key(s, key_id)
@@ -74,7 +74,7 @@ def _change(model_id: int, *, deploy: bool, api: bool, batch: bool) -> None:
     from automl.storage import Storage
 
     settings = get_settings()
-    db = _db()
+    db = open_db()
     targets = {"api": api or None, "batch": batch or None}
     try:
         with db.session() as s:

@@ -1,4 +1,4 @@
-"""The whole domain: datasets, experiments, trained models, jobs, batch predictions, API keys."""
+"""The whole domain: datasets, experiments, trained models, jobs, batch predictions; users, sessions, tokens, audit."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -44,6 +44,7 @@ class Dataset(Base):
     n_cols: Mapped[int]
     profile: Mapped[dict[str, Any]]  # {"columns": [...], "warnings": [...]}
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
 
     experiments: Mapped[list[Experiment]] = relationship(back_populates="dataset")
 
@@ -65,6 +66,7 @@ class Experiment(Base):
     error: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)  # dropped rows, warnings, split sizes
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
@@ -104,8 +106,10 @@ class TrainedModel(Base):
     deployed_api: Mapped[bool] = mapped_column(default=False)
     deployed_batch: Mapped[bool] = mapped_column(default=False)
     deployed_at: Mapped[datetime | None]
+    deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     n_predictions: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))  # the experiment's
 
     experiment: Mapped[Experiment] = relationship(back_populates="models")
 
@@ -145,6 +149,58 @@ class BatchPrediction(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)  # stored lower-case
+    password_hash: Mapped[str] = mapped_column(String(255))  # Argon2id (pwdlib)
+    role: Mapped[str] = mapped_column(String(16))  # a services.permissions.Role
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+
+
+class UserSession(Base):
+    """A signed-in browser: the cookie holds a secret whose sha256 is stored here."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))  # not a credential alone: it only pairs with the cookie
+    client: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]  # absolute; the idle limit is counted from last_seen_at
+    ended_at: Mapped[datetime | None]
+
+
+class SetupToken(Base):
+    """The one-time link `serve` prints while no user exists; it creates the first admin."""
+
+    __tablename__ = "setup_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_action_at", "action", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)  # a username, "token 3", "local" or "anonymous"
+    action: Mapped[str] = mapped_column(String(32))  # e.g. auth.login, model.deploy
+    object: Mapped[str | None] = mapped_column(String(255))  # e.g. "model 12"
+    client: Mapped[str | None] = mapped_column(String(64))  # the client's address
 
 
 class ApiKey(Base):
@@ -154,6 +210,10 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(255))
     prefix: Mapped[str] = mapped_column(String(16), index=True)  # shown in lists to tell keys apart
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the secret
+    scopes: Mapped[list[Any]] = mapped_column(default=lambda: ["predict"])  # services.permissions.Permission
+    model_ids: Mapped[list[Any] | None]  # limited to these models; None = any
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]

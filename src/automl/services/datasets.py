@@ -20,6 +20,8 @@ from automl.ingest.filenames import UploadedFile
 from automl.ingest.growing import UploadProgress
 from automl.ingest.jsonable import jsonable
 from automl.ingest.pipeline import ingest_upload
+from automl.services import audit
+from automl.services.permissions import Principal
 from automl.storage import Storage, new_key
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ MAX_PREVIEW_ROWS = 1000
 Receiver = Callable[[Path, UploadProgress], Awaitable[UploadedFile]]
 
 
-async def upload_dataset(receive: Receiver, *, db: Database, storage: Storage) -> Dataset:
+async def upload_dataset(receive: Receiver, *, db: Database, storage: Storage, by: Principal) -> Dataset:
     """Convert the file `receive(path, progress)` writes to Parquet with its profile, and record it.
 
     The receiver (the API's multipart reader) writes the client's bytes to `path`, reporting to `progress`;
@@ -54,10 +56,11 @@ async def upload_dataset(receive: Receiver, *, db: Database, storage: Storage) -
             dataset = Dataset(
                 name=upload.filename, storage_key=key, source_format=ingested.source_format,
                 size_bytes=upload.size, sha256=upload.sha256, n_rows=ingested.n_rows, n_cols=ingested.n_cols,
-                profile=ingested.profile,
+                profile=ingested.profile, created_by_id=by.user_id,
             )
             session.add(dataset)
             session.flush()
+            audit.record(session, by, "dataset.upload", f"dataset {dataset.id} {upload.filename!r}")
         log.info("dataset %s uploaded: %s, %d rows x %d cols in %.2fs", dataset.id, upload.filename,
                  ingested.n_rows, ingested.n_cols, time.perf_counter() - t0)
         return dataset
@@ -103,7 +106,7 @@ def preview(storage: Storage, dataset: Dataset, *, rows: int = 20) -> dict[str, 
     return {"columns": names, "rows": records}
 
 
-def delete_dataset(session: Session, storage: Storage, dataset_id: int) -> None:
+def delete_dataset(session: Session, storage: Storage, dataset_id: int, *, by: Principal) -> None:
     """Delete the dataset with its experiments, their models and prediction jobs, rows first, then files.
 
     Refused (409) while one of its experiments is queued or running.
@@ -111,6 +114,7 @@ def delete_dataset(session: Session, storage: Storage, dataset_id: int) -> None:
     dataset = session.scalars(select(Dataset).where(Dataset.id == dataset_id).with_for_update()).first()
     if dataset is None:
         raise NotFound(f"dataset {dataset_id} not found")
+    by.require_owner(dataset.created_by_id, f"dataset {dataset_id}")
     experiments = session.scalars(select(Experiment).where(Experiment.dataset_id == dataset_id)).all()
     active = [e.id for e in experiments if e.status in ACTIVE]
     if active:
@@ -126,6 +130,7 @@ def delete_dataset(session: Session, storage: Storage, dataset_id: int) -> None:
                 session.delete(batch)
         session.delete(experiment)
     session.delete(dataset)
+    audit.record(session, by, "dataset.delete", f"dataset {dataset_id} {dataset.name!r}")
     session.commit()  # rows go first: a crash now leaves unreachable files, never rows without files
     Storage.remove(*files)
 

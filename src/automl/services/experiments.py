@@ -16,13 +16,15 @@ from automl.errors import Conflict, NotFound, Unprocessable
 from automl.jobs import queue
 from automl.jobs.registry import JobKind
 from automl.schemas.experiments import ExperimentCreate
+from automl.services import audit
+from automl.services.permissions import Principal
 from automl.storage import Storage
 
 PROBLEM_TYPES = ("auto", "classification", "binary", "multiclass", "regression")
 UNUSABLE_KINDS = ("id", "constant")
 
 
-def create_experiment(session: Session, storage: Storage, body: ExperimentCreate) -> Experiment:
+def create_experiment(session: Session, storage: Storage, body: ExperimentCreate, *, by: Principal) -> Experiment:
     """Check everything cheap (profile, the target column) so a doomed experiment is a 422, then queue it."""
     ds = session.get(Dataset, body.dataset_id)
     if ds is None:
@@ -39,10 +41,11 @@ def create_experiment(session: Session, storage: Storage, body: ExperimentCreate
     exp = Experiment(
         name=body.name or f"{target} on {ds.name}", dataset_id=ds.id, target_column=target,
         feature_columns=features, problem_type=problem_type, metric=metric, time_budget_s=body.time_budget_s,
-        status=JobStatus.QUEUED,
+        status=JobStatus.QUEUED, created_by_id=by.user_id,
     )
     session.add(exp)
     session.flush()
+    audit.record(session, by, "experiment.start", f"experiment {exp.id} {exp.name!r}")
     exp.job = queue.enqueue(session, JobKind.EXPERIMENT, {"experiment_id": exp.id})
     session.flush()
     return exp
@@ -143,13 +146,14 @@ def public(session: Session, exp: Experiment) -> dict[str, Any]:
     return {**summary(exp), "leaderboard": leaderboard(session, exp)}
 
 
-def cancel_experiment(session: Session, storage: Storage, exp_id: int) -> tuple[Experiment, bool]:
+def cancel_experiment(session: Session, storage: Storage, exp_id: int, *, by: Principal) -> tuple[Experiment, bool]:
     """Cancel now if queued, else ask its worker to stop (it does within about a second).
 
     Returns the experiment and whether a stop is still pending. Cancelling a cancelled experiment is a no-op;
     a completed or failed one is a 409.
     """
     exp = get_experiment(session, exp_id)
+    by.require_owner(exp.created_by_id, f"experiment {exp_id}")
     if exp.status in (JobStatus.COMPLETED, JobStatus.FAILED):
         raise Conflict(f"Experiment {exp_id} has already {exp.status}; there is nothing to cancel.")
     job = exp.job
@@ -159,5 +163,6 @@ def cancel_experiment(session: Session, storage: Storage, exp_id: int) -> tuple[
         queue.request_cancel(session, job, storage=storage)
     elif exp.status != JobStatus.CANCELLED:  # no live job behind it (should not happen): settle the row itself
         exp.status, exp.finished_at = JobStatus.CANCELLED, utcnow()
+    audit.record(session, by, "experiment.cancel", f"experiment {exp_id}")
     session.refresh(exp)
     return exp, not exp.status.finished

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from automl.db.base import utcnow
 from automl.db.models import Experiment, TrainedModel
 from automl.errors import Conflict, NotFound
+from automl.services import audit
+from automl.services.permissions import Principal
 from automl.serving.cache import LoadedModel, ModelCache
 from automl.serving.predict import predict_rows
 from automl.serving.schema import InputValidator
@@ -103,7 +105,7 @@ def warm(loaded: LoadedModel) -> None:
 
 def deploy(
     session: Session, storage: Storage, cache: ModelCache | None, model_id: int, *, api: bool | None,
-    batch: bool | None,
+    batch: bool | None, by: Principal,
 ) -> TrainedModel:
     """Turn on the requested targets (both when neither is named); the artifact is checked first."""
     model = get_model(session, model_id)
@@ -120,7 +122,8 @@ def deploy(
     if batch:
         model.deployed_batch = True
     if api or batch:
-        model.deployed_at = utcnow()
+        model.deployed_at, model.deployed_by_id = utcnow(), by.user_id
+    audit.record(session, by, "model.deploy", f"model {model_id} ({_targets(api, batch)})")
     session.commit()  # before the cache changes, so a concurrent cache miss reads the new flags
     if loaded is not None and cache is not None:
         cache.put(loaded)
@@ -128,7 +131,8 @@ def deploy(
 
 
 def undeploy(
-    session: Session, cache: ModelCache | None, model_id: int, *, api: bool | None, batch: bool | None
+    session: Session, cache: ModelCache | None, model_id: int, *, api: bool | None, batch: bool | None,
+    by: Principal,
 ) -> TrainedModel:
     """Turn off the requested targets (both when neither is named); the API target leaves the cache."""
     model = get_model(session, model_id)
@@ -139,8 +143,13 @@ def undeploy(
     if batch:
         model.deployed_batch = False
     if not (model.deployed_api or model.deployed_batch):
-        model.deployed_at = None
+        model.deployed_at = model.deployed_by_id = None
+    audit.record(session, by, "model.undeploy", f"model {model_id} ({_targets(api, batch)})")
     session.commit()  # before the cache drops it, so a concurrent cache miss cannot load it back
     if api and cache is not None:
         cache.drop(model_id)
     return model
+
+
+def _targets(api: bool | None, batch: bool | None) -> str:
+    return " and ".join(t for t, on in (("api", api), ("batch", batch)) if on) or "nothing"

@@ -9,20 +9,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from automl.errors import Forbidden
+from automl.schemas.accounts import Permission, Role
 
-
-class Permission(StrEnum):
-    READ = "read"  # see datasets, experiments, models, plots
-    PREDICT = "predict"  # the predict endpoints and the prediction form
-    WRITE = "write"  # upload, train, deploy, score, cancel, delete, download artifacts and batch results
-    METRICS = "metrics"  # /metrics for a Prometheus scraper
-    ADMIN = "admin"  # users, everyone's tokens, the audit log, anyone's objects
-
-
-class Role(StrEnum):
-    VIEWER = "viewer"
-    EDITOR = "editor"
-    ADMIN = "admin"
+__all__ = ["ALL", "ROLE_PERMISSIONS", "Kind", "Permission", "Principal", "Role", "expand"]
 
 
 ALL = frozenset(Permission)

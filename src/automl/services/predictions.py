@@ -22,7 +22,9 @@ from automl.jobs import queue
 from automl.jobs.handlers.batch_prediction import input_path, output_path
 from automl.jobs.registry import JobKind
 from automl.observability import PREDICT_LATENCY, PREDICT_ROWS
+from automl.services import audit
 from automl.services.models import get_model
+from automl.services.permissions import Kind, Permission, Principal
 from automl.services.serving import ServingRuntime
 from automl.serving.batch import BatchInputError, check_columns
 from automl.serving.predict import predict_rows
@@ -32,10 +34,10 @@ from automl.storage import Storage, new_key
 MAX_ROWS_PER_REQUEST = 100_000  # a whole held-out set scores in one call; larger inputs belong in a batch job
 
 
-def predict(runtime: ServingRuntime, model_id: int, body: Any, *, api_key: str | None) -> dict[str, Any]:
+def predict(runtime: ServingRuntime, model_id: int, body: Any, *, by: Principal, api_key: str | None) -> dict[str, Any]:
     """Validate `{"data": [...], "return_probabilities": bool}` and answer with the cached model."""
     start = time.perf_counter()
-    runtime.keys.check(api_key)
+    authorize(runtime, by, model_id, api_key)
     loaded = runtime.model(model_id)
     rows, probabilities = _parse_body(body)
     try:
@@ -53,6 +55,16 @@ def predict(runtime: ServingRuntime, model_id: int, body: Any, *, api_key: str |
     if probas is not None:
         out["probabilities"] = probas
     return out
+
+
+def authorize(runtime: ServingRuntime, by: Principal, model_id: int, api_key: str | None,
+              permission: Permission = Permission.PREDICT) -> None:
+    """With accounts on the middleware has checked who it is; with them off, API keys if required."""
+    if by.kind == Kind.LOCAL:
+        runtime.keys.check(api_key)
+        return
+    by.require(permission)
+    by.require_model(model_id)
 
 
 def _parse_body(body: Any) -> tuple[Any, bool]:
@@ -81,7 +93,8 @@ def check_batch_deployed(db: Database, model_id: int) -> list[dict[str, Any]]:
         return list(model.input_schema)
 
 
-def submit_batch(db: Database, storage: Storage, model_id: int, received: Path, *, filename: str) -> BatchPrediction:
+def submit_batch(db: Database, storage: Storage, model_id: int, received: Path, *, filename: str,
+                 by: Principal) -> BatchPrediction:
     """Take over the received upload, check its columns and queue a scoring job, all or nothing."""
     key = new_key()
     path = storage.prediction(key, ".input" + Path(filename).suffix.lower())
@@ -94,9 +107,10 @@ def submit_batch(db: Database, storage: Storage, model_id: int, received: Path, 
         path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(received, path)
         with db.session() as s:
-            bp = BatchPrediction(model_id=model_id, input_name=filename[:255], input_key=key)
+            bp = BatchPrediction(model_id=model_id, input_name=filename[:255], input_key=key, created_by_id=by.user_id)
             s.add(bp)
             s.flush()
+            audit.record(s, by, "batch.submit", f"batch {bp.id} of model {model_id} {filename[:100]!r}")
             bp.job_id = queue.enqueue(s, JobKind.BATCH_PREDICTION, {"batch_prediction_id": bp.id}).id
         return bp
     except BaseException:
@@ -117,7 +131,7 @@ def list_batches(session: Session, model_id: int) -> list[BatchPrediction]:
     return list(session.scalars(query))
 
 
-def download(session: Session, storage: Storage, batch_id: int) -> tuple[Path, str]:
+def download(session: Session, storage: Storage, batch_id: int, *, by: Principal) -> tuple[Path, str]:
     """The scored CSV and a download name; Conflict until the job has completed."""
     bp = get_batch(session, batch_id)
     path = output_path(storage, bp)
@@ -125,15 +139,19 @@ def download(session: Session, storage: Storage, batch_id: int) -> tuple[Path, s
         raise Conflict(f"batch prediction {batch_id} is {bp.status}; the file is ready once it has completed")
     if not path.exists():
         raise NotFound(f"batch prediction {batch_id}: the scored file is gone")
+    audit.record(session, by, "batch.download", f"batch {batch_id} of model {bp.model_id}")
     return path, f"{Path(bp.input_name).stem or 'batch'}-predictions.csv"
 
 
-def delete_batch(session: Session, storage: Storage, batch_id: int) -> None:
+def delete_batch(session: Session, storage: Storage, batch_id: int, *, by: Principal) -> None:
     bp = get_batch(session, batch_id)
+    by.require_owner(bp.created_by_id, f"batch prediction {batch_id}")
     if bp.status in ACTIVE:
         raise Conflict(f"batch prediction {batch_id} is {bp.status}; delete it once it has finished")
-    remove_batch_files(storage, [bp])
     session.delete(bp)
+    audit.record(session, by, "batch.delete", f"batch {batch_id} of model {bp.model_id}")
+    session.commit()  # rows first: a crash now leaves an unreachable file, never a row without its file
+    remove_batch_files(storage, [bp])
 
 
 def remove_batch_files(storage: Storage, batches: list[BatchPrediction]) -> None:

@@ -7,7 +7,6 @@ that another process (the CLI) undeployed or deleted meanwhile.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import Counter as Tally
@@ -19,7 +18,7 @@ from automl.db import Database
 from automl.db.models import TrainedModel
 from automl.errors import Forbidden
 from automl.observability import CACHED_BYTES, CACHED_MODELS
-from automl.services.apikeys import BIND_HOST_ENV, KeyChecker, keys_required
+from automl.services.apikeys import KeyChecker
 from automl.services.models import get_model, load_for_serving, warm
 from automl.serving.cache import LoadedModel, ModelCache
 from automl.storage import Storage
@@ -29,11 +28,12 @@ FRESH_S = 5.0  # entries younger than this are skipped by the refresh: their dep
 
 
 class ServingRuntime:
-    def __init__(self, db: Database, storage: Storage, settings: Settings, *, flush_every_s: float = 2.0) -> None:
+    def __init__(self, db: Database, storage: Storage, settings: Settings, *, keys_required: bool = False,
+                 flush_every_s: float = 2.0) -> None:
         self.db = db
         self.storage = storage
         self.cache = ModelCache(settings.model_cache_mb << 20)
-        self.keys = KeyChecker(db, required=keys_required(settings.api_keys_required, os.environ.get(BIND_HOST_ENV)))
+        self.keys = KeyChecker(db, required=keys_required)
         self.flush_every_s = flush_every_s
         self._counts: Tally[int] = Tally()
         self._lock = threading.Lock()
