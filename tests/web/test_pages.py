@@ -195,8 +195,8 @@ def test_every_page_route_is_documented() -> None:
     import re
     from pathlib import Path
 
-    from automl.web.pages import router
+    from automl.web.pages import open_router, router
 
     doc = (Path(__file__).parents[2] / "docs" / "ui.md").read_text()
-    paths = {re.sub(r"\{\w+\}", "{id}", r.path) for r in router.routes}
+    paths = {re.sub(r"\{\w+\}", "{id}", r.path) for r in [*router.routes, *open_router.routes]}
     assert sorted(p for p in paths if f"`{p}" not in doc) == []

@@ -1,20 +1,27 @@
-"""The server-rendered pages and the HTML fragments their live parts poll. Pages read; the JSON API writes."""
+"""The server-rendered pages and the HTML fragments their live parts poll. Pages read; the JSON API writes.
+
+`router` holds the pages that need a reader (the authentication middleware has already sent anonymous
+visitors to /login); `open_router` holds the two pages a visitor without a session must reach: /login and
+/setup (the first admin's one-time link).
+"""
 from __future__ import annotations
 
 from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from automl.api.deps import SessionDep, SettingsDep
+from automl.api.deps import PrincipalDep, SessionDep, SettingsDep, allow
 from automl.db.models import Dataset, Experiment, TrainedModel
 from automl.ingest.jsonable import jsonable
+from automl.services.permissions import Kind, Permission, Role
 from automl.web import queries, views
-from automl.web.templating import templates
+from automl.web.templating import auth_enabled, principal_of, templates
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[allow(Permission.READ)])
+open_router = APIRouter(include_in_schema=False)  # no permission: reachable without a session
 
 PLOTLY_JS = resources.files("plotly") / "package_data" / "plotly.min.js"
 FAVICON = resources.files("automl.web") / "static" / "favicon.svg"
@@ -26,6 +33,19 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
 
 def not_found(request: Request, what: str, ident: int) -> HTMLResponse:
     return render(request, "404.html", status_code=404, what=what, ident=ident)
+
+
+def forbidden(request: Request, detail: str) -> HTMLResponse:
+    return render(request, "403.html", status_code=403, detail=detail)
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site (one leading "/", no host, no backslash), else "/"."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if "\\" in target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return "/"
+    return target
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -84,7 +104,7 @@ def model_page(request: Request, model_id: int, session: SessionDep, settings: S
         return not_found(request, "model", model_id)
     dataset = session.get(Dataset, model.experiment.dataset_id)
     example = views.example_row(model, dataset)
-    keys_required = queries.keys_required(settings)
+    keys_required = queries.keys_required(settings) or auth_enabled(request)  # scripts need a token then
     return render(
         request,
         "model.html",
@@ -97,8 +117,9 @@ def model_page(request: Request, model_id: int, session: SessionDep, settings: S
         fields=views.form_fields(model, example, dataset),
         examples=views.code_examples(str(request.base_url), model.id, example, keys_required=keys_required),
         keys_required=keys_required,
+        key_field=keys_required and principal_of(request).kind != Kind.SESSION,  # a session needs no key
         jobs=queries.batch_jobs(session, model.id),
-        keys=queries.api_keys(session),
+        keys=queries.api_keys(session, principal_of(request)),
     )
 
 
@@ -110,8 +131,34 @@ def model_batches(request: Request, model_id: int, session: SessionDep) -> HTMLR
 
 
 @router.get("/keys/fragment", response_class=HTMLResponse)
-def keys_fragment(request: Request, session: SessionDep) -> HTMLResponse:
-    return render(request, "partials/keys.html", keys=queries.api_keys(session))
+def keys_fragment(request: Request, session: SessionDep, principal: PrincipalDep) -> HTMLResponse:
+    return render(request, "partials/keys.html", keys=queries.api_keys(session, principal))
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_page(request: Request, principal: PrincipalDep) -> HTMLResponse:
+    """Users, everyone's tokens and the audit log; admin/js fills them in from the admin API."""
+    if not principal.can(Permission.ADMIN):
+        return forbidden(request, "The admin page is for administrators.")
+    scopes = [p.value for p in Permission]
+    return render(request, "admin.html", roles=[r.value for r in Role], scopes=scopes)
+
+
+@open_router.get("/login", response_class=HTMLResponse, response_model=None)
+def login_page(request: Request, next: str = "/") -> HTMLResponse | RedirectResponse:  # noqa: A002 (the query name)
+    if not auth_enabled(request):
+        return RedirectResponse("/", status_code=303)  # nothing to sign in to
+    if principal_of(request).kind == Kind.SESSION:
+        return RedirectResponse(safe_next(next), status_code=303)  # already signed in
+    return render(request, "login.html")
+
+
+@open_router.get("/setup", response_class=HTMLResponse, response_model=None)
+def setup_page(request: Request) -> HTMLResponse | RedirectResponse:
+    """The form behind the one-time link `automl serve` prints; the token stays in the address (setup.js)."""
+    if not auth_enabled(request) or principal_of(request).kind == Kind.SESSION:
+        return RedirectResponse("/", status_code=303)
+    return render(request, "setup.html")
 
 
 @router.get("/assets/plotly.min.js")
@@ -121,7 +168,7 @@ def plotly_js() -> Response:
         return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
 
 
-@router.get("/favicon.ico")
+@open_router.get("/favicon.ico")  # open like /static: a browser asks for it on the login page too
 def favicon() -> Response:
     with resources.as_file(FAVICON) as path:
         return FileResponse(path, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})

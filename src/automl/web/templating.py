@@ -6,9 +6,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from automl.db.models import ACTIVE, JobStatus
+from automl.services.permissions import Kind, Principal
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -65,8 +67,31 @@ def fmt_pct(value: Any) -> str:
     return "0%" if pct == 0 else f"{pct:.1f}%" if pct >= 0.1 else "<0.1%"
 
 
+def principal_of(request: Request) -> Principal:
+    """Who is asking, as the authentication middleware decided; nobody (no permissions) if it did not say."""
+    principal = getattr(request.state, "principal", None)
+    return principal if isinstance(principal, Principal) else Principal.anonymous()
+
+
+def auth_enabled(request: Request) -> bool:
+    return bool(getattr(request.app.state, "auth_enabled", False))
+
+
+def user_context(request: Request) -> dict[str, Any]:
+    """What every template knows about the visitor: the controls a role may not use are not rendered
+    (the routes refuse them anyway), and a signed-in browser gets the user menu."""
+    principal = principal_of(request)
+    return {
+        "principal": principal,
+        "can_write": principal.can("write"),
+        "signed_in": principal.kind == Kind.SESSION,
+        "auth_enabled": auth_enabled(request),
+    }
+
+
 def make_templates() -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))  # autoescape is on for .html
+    # autoescape is on for .html
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR), context_processors=[user_context])
     env = templates.env
     env.filters.update(num=fmt_num, when=fmt_when, size=fmt_size, pct=fmt_pct)
     env.globals.update(status_style=STATUS_STYLE, kind_style=KIND_STYLE, active_statuses=ACTIVE)

@@ -33,8 +33,30 @@ const App = (() => {
     return status ? `The server answered ${status}.` : "Something went wrong.";
   }
 
+  // The session's CSRF token (cookie automl_csrf, readable by scripts on purpose); every request that changes
+  // state carries it as X-CSRF-Token. Without a session (authentication off) there is no cookie and no header.
+  const SAFE_METHODS = ["GET", "HEAD", "OPTIONS", "TRACE"];
+  function csrfToken() {
+    for (const part of document.cookie.split(";")) {
+      const [name, ...rest] = part.trim().split("=");
+      if (name === "automl_csrf") return decodeURIComponent(rest.join("="));
+    }
+    return "";
+  }
+
+  function csrfHeaders(method) {
+    const token = csrfToken();
+    return token && !SAFE_METHODS.includes(String(method || "GET").toUpperCase()) ? {"X-CSRF-Token": token} : {};
+  }
+
+  // htmx requests (fragments) carry it too, should one ever change state
+  document.addEventListener("htmx:configRequest", (event) => {
+    Object.assign(event.detail.headers, csrfHeaders(event.detail.verb));
+  });
+
   async function api(method, url, {json, form, headers} = {}) {
-    const init = {method, headers: {Accept: "application/json", ...(headers || {})}};
+    const init = {method, headers: {Accept: "application/json", ...csrfHeaders(method), ...(headers || {})},
+                  credentials: "same-origin"};
     if (json !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(json);
@@ -125,5 +147,36 @@ const App = (() => {
     for (const node of root.querySelectorAll("[data-needs-js]")) node.disabled = false;
   }
 
-  return {el, api, errorText, showMessage, hide, fmt, readJson, refresh, busy, ready};
+  // A `next` address from the query string, followed only when it stays on this site: one leading "/", no
+  // scheme or host, no backslash (browsers read "/\\evil" as "//evil").
+  function safeNext(value) {
+    if (typeof value !== "string" || !value.startsWith("/") || value.startsWith("//")) return "/";
+    if (/[\\\u0000-\u001f]/.test(value)) return "/";
+    try {
+      const url = new URL(value, window.location.origin);
+      return url.origin === window.location.origin ? url.pathname + url.search + url.hash : "/";
+    } catch (err) {
+      return "/";
+    }
+  }
+
+  // The navbar's sign-out button (base.html, shown for a signed-in session)
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-action='logout']");
+    if (!button) return;
+    event.preventDefault();
+    busy(button, true, "Signing out…");
+    try {
+      await api("POST", "/api/auth/logout");
+    } catch (err) {
+      if (err.status !== 401) {  // 401: the session was already over; either way it is gone
+        busy(button, false);
+        window.alert(err.message);
+        return;
+      }
+    }
+    window.location.assign("/login");
+  });
+
+  return {el, api, errorText, showMessage, hide, fmt, readJson, refresh, busy, ready, csrfHeaders, safeNext};
 })();

@@ -118,8 +118,8 @@
       App.el("thead", {}, head), App.el("tbody", {}, body)));
   }
 
-  const remove = document.getElementById("delete-dataset");
-  remove.addEventListener("click", async () => {
+  const remove = document.getElementById("delete-dataset");  // absent for a role that may not delete
+  if (remove) remove.addEventListener("click", async () => {
     if (!window.confirm("Delete this dataset and its files? Its experiments must be deleted or finished first.")) return;
     App.busy(remove, true, "Deleting…");
     try {

@@ -94,9 +94,9 @@
   });
 
   // --- batch scoring -------------------------------------------------------------------------------
-  const batchForm = document.getElementById("batch-form");
+  const batchForm = document.getElementById("batch-form");  // the write-only parts are absent for a viewer
   const batchError = document.getElementById("batch-error");
-  batchForm.addEventListener("submit", async (e) => {
+  if (batchForm) batchForm.addEventListener("submit", async (e) => {
     e.preventDefault();
     App.hide(batchError);
     const file = batchForm.elements.namedItem("file").files[0];
@@ -120,7 +120,7 @@
   // --- API keys --------------------------------------------------------------------------------------
   const keyForm = document.getElementById("key-form");
   const keyError = document.getElementById("key-error");
-  keyForm.addEventListener("submit", async (e) => {
+  if (keyForm) keyForm.addEventListener("submit", async (e) => {
     e.preventDefault();
     App.hide(keyError);
     const name = keyForm.elements.namedItem("name").value.trim();

@@ -66,6 +66,7 @@
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
     xhr.setRequestHeader("Accept", "application/json");
+    for (const [name, value] of Object.entries(App.csrfHeaders("POST"))) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener("progress", (ev) => {
       if (ev.lengthComputable) setProgress(Math.round((ev.loaded / ev.total) * 100));
     });
