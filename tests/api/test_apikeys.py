@@ -13,7 +13,8 @@ from automl.config import Settings
 from automl.db import Database
 from automl.db.models import ApiKey
 from automl.main import create_app
-from automl.services.apikeys import hash_key, keys_required
+from automl.services.apikeys import hash_key
+from automl.services.exposure import decide
 
 
 @pytest.fixture
@@ -91,7 +92,8 @@ def test_keys_not_required_on_loopback_by_default(client, settings):
     (None, "0.0.0.0", True), (None, "10.1.2.3", True), (False, "0.0.0.0", False), (True, "127.0.0.1", True),
 ])
 def test_default_depends_on_the_bound_host(setting, host, required):
-    assert keys_required(setting, host) is required
+    settings = Settings(api_keys_required=setting, _env_file=None)  # type: ignore[call-arg]
+    assert decide(settings, host or "127.0.0.1").keys_required is required
 
 
 def test_cli_create_list_revoke(tmp_path, monkeypatch, keyed, deployed):

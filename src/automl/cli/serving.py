@@ -7,9 +7,11 @@ import typer
 
 from automl.config import get_settings
 from automl.db import Database
+from automl.services.permissions import Principal
 
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys for the predict endpoints.")
 model_app = typer.Typer(no_args_is_help=True, help="Deploy trained models.")
+CLI = Principal.local("cli")  # the audit log names the shell as the actor
 
 
 def open_db() -> Database:
@@ -28,7 +30,7 @@ def create(name: Annotated[str, typer.Argument(help="A label to tell keys apart.
 
     db = open_db()
     with db.session() as s:
-        row, secret = create_key(s, name)
+        row, secret = create_key(s, name, CLI)
         key_id = row.id
     db.dispose()
     typer.echo(secret)
@@ -79,9 +81,9 @@ def _change(model_id: int, *, deploy: bool, api: bool, batch: bool) -> None:
     try:
         with db.session() as s:
             if deploy:
-                row = models.deploy(s, Storage(settings.data_dir), None, model_id, **targets)
+                row = models.deploy(s, Storage(settings.data_dir), None, model_id, by=CLI, **targets)
             else:
-                row = models.undeploy(s, None, model_id, **targets)
+                row = models.undeploy(s, None, model_id, by=CLI, **targets)
             typer.echo(f"model {model_id}: api={'on' if row.deployed_api else 'off'} "
                        f"batch={'on' if row.deployed_batch else 'off'}")
     except DomainError as exc:

@@ -6,13 +6,12 @@ from typing import Annotated
 
 import typer
 
-from automl.cli.serving import open_db
+from automl.cli.serving import CLI, open_db
 from automl.errors import DomainError
-from automl.services.permissions import Principal, Role
+from automl.services.permissions import Role
 
 user_app = typer.Typer(no_args_is_help=True, help="User accounts (sign-in with a role).")
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")]
-CLI = Principal.local("cli")  # the audit log names the shell as the actor
 
 
 def _password(from_stdin: bool) -> str:
