@@ -79,11 +79,11 @@ def main() -> None:
     procs = []
     try:
         with tempfile.TemporaryDirectory() as off_dir, tempfile.TemporaryDirectory() as on_dir:
-            ids = {name: record_model(Path(d), model) for name, d in (("off", off_dir), ("on", on_dir))}
-            add_admin(Path(on_dir))
-            p_off, port_off = start(Path(off_dir), "off")
+            p_off, port_off = start(Path(off_dir), "off")  # the servers create and migrate the databases
             p_on, port_on = start(Path(on_dir), "on")
             procs = [p_off, p_on]
+            ids = {name: record_model(Path(d), model) for name, d in (("off", off_dir), ("on", on_dir))}
+            add_admin(Path(on_dir))
             session, login_s = sign_in(port_on)
             logins = [sign_in(port_on)[1] for _ in range(10)]
             admin = Client(port_on)
