@@ -131,6 +131,7 @@
     App.hide(passwordError);
     passwordForm.dataset.userId = button ? button.dataset.userId : "";
     document.getElementById("password-user").textContent = button ? button.dataset.username : "";
+    document.getElementById("password-username").value = button ? button.dataset.username : "";  // for password managers
   });
   modal.addEventListener("shown.bs.modal", () => document.getElementById("password-new").focus());
   passwordForm.addEventListener("submit", async (e) => {
