@@ -174,6 +174,9 @@ def test_setup_admin_viewer_and_sign_out(auth_page, auth_server: tuple[str, Path
     page.goto(experiment_url)
     tid(page, "leaderboard-row").first.wait_for(timeout=10_000)
     assert tid(page, "deploy-button").count() == 0
+    page.locator(".breadcrumb a[href^='/datasets/']").first.click()
+    page.locator("#preview table").wait_for(timeout=10_000)  # dataset.js runs without the form it cannot use
+    assert tid(page, "start-experiment").count() == 0 and tid(page, "delete-dataset").count() == 0
     page.goto(base + "/")
     assert tid(page, "upload-input").count() == 0
     open_user_menu(page)
