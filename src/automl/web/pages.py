@@ -1,8 +1,8 @@
 """The server-rendered pages and the HTML fragments their live parts poll. Pages read; the JSON API writes.
 
 `router` holds the pages that need a reader (the authentication middleware has already sent anonymous
-visitors to /login); `open_router` holds the two pages a visitor without a session must reach: /login and
-/setup (the first admin's one-time link).
+visitors to /login); `open_router` holds what a visitor without a session must reach: /login, /setup (the
+first admin's one-time link) and /favicon.ico. /admin is in `router` and answers others with a 403 page.
 """
 from __future__ import annotations
 
