@@ -149,8 +149,10 @@ class _ModelRegistrar:
                 if not self.ctx.owns_job(s):
                     self.lost = True
                     raise JobLost()
+                owner = select(Experiment.created_by_id).where(Experiment.id == self.exp_id).scalar_subquery()
                 row = TrainedModel(experiment_id=self.exp_id, candidate_key=result.key, artifact_key=key,
-                                   artifact_sha256=sha, artifact_size=path.stat().st_size, **_model_fields(result))
+                                   artifact_sha256=sha, artifact_size=path.stat().st_size, created_by_id=owner,
+                                   **_model_fields(result))
                 s.add(row)
                 s.flush()
                 self.ids[result.key] = row.id
