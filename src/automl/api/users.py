@@ -7,13 +7,13 @@ from automl.api.deps import PrincipalDep, SessionDep, allow
 from automl.db.models import User
 from automl.schemas.accounts import UserCreate, UserList, UserPublic, UserUpdate
 from automl.services import audit, sessions, users
-from automl.services.permissions import Permission
+from automl.services.permissions import Permission, Role
 
 router = APIRouter(prefix="/api/users", tags=["accounts"], dependencies=[allow(Permission.ADMIN)])
 
 
 def public(row: User) -> UserPublic:
-    return UserPublic(id=row.id, username=row.username, role=row.role, disabled=row.disabled_at is not None,
+    return UserPublic(id=row.id, username=row.username, role=Role(row.role), disabled=row.disabled_at is not None,
                       created_at=row.created_at, last_login_at=row.last_login_at)
 
 
