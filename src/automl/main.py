@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     for module in (health, auth, docs, datasets, experiments, models, predictions, keys, tokens, users, audit,
                    metrics):
         app.include_router(module.router)
+    app.include_router(pages.open_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
