@@ -74,13 +74,14 @@ def by_name(session: Session, username: str) -> User:
 
 def update_user(session: Session, row: User, *, role: str | None = None, password: str | None = None,
                 disabled: bool | None = None) -> User:
+    was_admin = row.role == Role.ADMIN and row.disabled_at is None
     if role is not None:
         row.role = parse_role(role).value
     if password is not None:
         row.password_hash = HASHER.hash(check_password(password))
     if disabled is not None:
         row.disabled_at = (row.disabled_at or utcnow()) if disabled else None
-    if row.role != Role.ADMIN or row.disabled_at is not None:
+    if was_admin and (row.role != Role.ADMIN or row.disabled_at is not None):
         _keep_an_admin(session, row)
     return row
 
