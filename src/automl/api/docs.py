@@ -11,7 +11,9 @@ from html import escape
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-router = APIRouter(include_in_schema=False)
+from automl.api.deps import signed_in
+
+router = APIRouter(include_in_schema=False, dependencies=[signed_in()])  # like /openapi.json: anyone signed in
 
 SWAGGER = "/static/vendor/swagger-ui"
 PAGE = """<!doctype html>
