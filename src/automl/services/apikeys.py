@@ -52,6 +52,8 @@ def create_token(session: Session, creator: Principal, name: str, scopes: list[s
     wanted = parse_scopes(scopes)
     if not expand(wanted) <= creator.permissions or creator.kind not in (Kind.LOCAL, Kind.SESSION, Kind.TOKEN):
         raise Forbidden(f"a token cannot have more than {creator.actor} may do")
+    if creator.model_ids is not None and not (model_ids and set(model_ids) <= creator.model_ids):
+        raise Forbidden(f"a token cannot reach models that {creator.actor} may not use")
     if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
         raise BadInput(f"expires_in_days is between 1 and {MAX_EXPIRY_DAYS}")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
