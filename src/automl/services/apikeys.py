@@ -93,7 +93,7 @@ def revoke_key(session: Session, key_id: int, by: Principal | None = None) -> Ap
 
 def owner_names(session: Session, rows: list[ApiKey]) -> dict[int, str]:
     ids = {r.user_id for r in rows if r.user_id is not None}
-    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).tuples().all()) if ids else {}
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all()) if ids else {}
 
 
 def key_public(row: ApiKey, owners: dict[int, str] | None = None) -> dict[str, object]:
