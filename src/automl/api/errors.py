@@ -1,7 +1,11 @@
 """One JSON error shape, `{"detail": ...}`, and the one map from domain error classes to HTTP statuses."""
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from automl.errors import (
@@ -35,7 +39,22 @@ def status_of(exc: DomainError) -> int:
     return next((STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS), 400)
 
 
+SECRET_FIELDS = frozenset({"password"})
+
+
+def hide_secrets(error: dict[str, Any]) -> dict[str, Any]:
+    """A validation error without its `input` where that is (or holds) a password: a password is never echoed."""
+    loc, value = error.get("loc") or (), error.get("input")
+    if (loc and loc[-1] in SECRET_FIELDS) or (isinstance(value, dict) and SECRET_FIELDS & value.keys()):
+        return {k: v for k, v in error.items() if k != "input"}
+    return error
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": jsonable_encoder([hide_secrets(e) for e in exc.errors()])}, status_code=422)
+
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         status = status_of(exc)
