@@ -26,7 +26,7 @@ ADDRESS = ("testclient", 50000)
 
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
-    return Settings(data_dir=tmp_path / "data", **{"auth": "on", **overrides}, _env_file=None)  # type: ignore[arg-type]
+    return Settings(**{"data_dir": tmp_path / "data", "auth": "on", **overrides}, _env_file=None)  # type: ignore[arg-type]
 
 
 def csv_bytes(n: int = 60) -> bytes:
