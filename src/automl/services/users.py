@@ -130,5 +130,8 @@ def create_first_admin(session: Session, secret: str, username: str, password: s
     """Spends the setup link: valid once, and only while no user exists."""
     if not setup_token_valid(session, secret):
         raise Unauthorized("this setup link is invalid or was already used")
-    session.execute(update(SetupToken).where(SetupToken.token_hash == _digest(secret)).values(used_at=utcnow()))
+    spent = session.execute(update(SetupToken).where(  # only one of two concurrent requests spends it
+        SetupToken.token_hash == _digest(secret), SetupToken.used_at.is_(None)).values(used_at=utcnow()))
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        raise Unauthorized("this setup link is invalid or was already used")
     return create_user(session, username, password, Role.ADMIN.value)
