@@ -146,3 +146,12 @@ def test_serve_beyond_loopback_turns_accounts_on_and_prints_a_working_setup_link
         assert res.status_code == 200 and res.json()["role"] == "admin"
     r = run("serve", "--host", "0.0.0.0", "--workers", "0")
     assert "setup?token=" not in r.stderr  # a user exists: no link any more
+
+
+def test_accounts_without_any_admin_can_still_be_changed(w):
+    """Only demoting or disabling the last active admin is refused; an editors-only install stays manageable."""
+    assert run("user", "create", "ed", "--role", "editor", "--password-stdin", password=PASSWORD).exit_code == 0
+    r = run("user", "set-password", "ed", "--password-stdin", password="another password")
+    assert r.exit_code == 0, r.output
+    assert run("user", "disable", "ed").exit_code == 0
+    assert sign_in(w, "ed", "another password") == 401

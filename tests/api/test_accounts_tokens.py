@@ -181,3 +181,20 @@ def test_token_use_is_recorded_and_audited(w):
     created = w.audit(action="token.create")
     assert created[0]["actor"] == "editor" and f"token {tok['id']}" in created[0]["object"]
     assert tok["token"] not in str(w.audit())
+
+
+def test_tokens_made_while_accounts_were_off_are_worth_a_viewer_at_most(tmp_path):
+    with world(tmp_path, auth="off") as off:
+        local = off.client()
+        wide = local.post("/api/tokens", json={"name": "old", "scopes": ["write", "admin"]})
+        assert wide.status_code == 201, wide.text
+        key = local.post("/api/keys", json={"name": "older"}).json()["key"]
+        mid = off.model()
+    with world(tmp_path) as on:
+        bot = on.bearer(wide.json()["token"])
+        assert bot.get("/api/datasets").status_code == 200
+        assert upload(bot).status_code == 403 and bot.get("/api/audit").status_code == 403
+        assert predict(bot, mid) == 200 and predict(on.bearer(key), mid) == 200
+        owners = {t["name"]: t["owner"] for t in on.login("admin").get("/api/tokens").json()["items"]}
+        assert owners == {"old": None, "older": None}
+        assert on.login("editor").get("/api/tokens").json()["total"] == 0  # nobody's: only admins see them
