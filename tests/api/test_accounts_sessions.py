@@ -197,3 +197,14 @@ def test_disabling_a_user_or_changing_the_password_ends_their_sessions(w):
     r = w.client().post("/api/auth/login", json={"username": "editor", "password": "a new password"})
     assert r.status_code == 200
     assert admin.get("/api/auth/me").status_code == 200  # nobody else was signed out
+
+
+def test_signing_in_again_needs_no_old_csrf_token_but_a_same_site_origin(w):
+    bare = w.login("editor", csrf=False)
+    old = bare.cookies["automl_session"]
+    body = {"username": "viewer", "password": PASSWORD}
+    w.user("viewer")
+    assert bare.post("/api/auth/login", json=body, headers={"Origin": "http://evil.example"}).status_code == 403
+    r = bare.post("/api/auth/login", json=body)
+    assert r.status_code == 200 and r.cookies["automl_session"] != old  # a fresh session, never the old one
+    assert bare.get("/api/auth/me").json()["username"] == "viewer"
