@@ -56,6 +56,9 @@ def test_user_create_refuses_duplicates_bad_roles_and_short_passwords(w):
     assert r.exit_code == 1 and "8 to 1024 characters" in r.stderr
     r = run("user", "create", "no spaces", "--role", "viewer", "--password-stdin", password=PASSWORD)
     assert r.exit_code == 1 and "username" in r.stderr
+    for reserved in ("local", "Anonymous", "cli"):  # the audit log's names for principals without an account
+        r = run("user", "create", reserved, "--role", "admin", "--password-stdin", password=PASSWORD)
+        assert r.exit_code == 1 and "reserved" in r.stderr
     listed = run("user", "list").stdout
     assert "carol" not in listed and listed.count("bob") == 1
 

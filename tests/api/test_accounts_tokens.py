@@ -76,10 +76,9 @@ def test_a_token_never_exceeds_its_creators_role(w):
 
 
 def test_a_token_cannot_mint_a_wider_one(w):
-    """A model-limited predict token must not buy itself an unlimited one (nor one with more scopes)."""
+    """An admin token manages tokens, but a model-limited one must not buy itself an unlimited one."""
     mine, other = w.model(), w.model()
-    bot = w.bearer(w.mint("editor", ["predict"], model_ids=[mine])["token"])
-    assert bot.post("/api/tokens", json={"name": "wider", "scopes": ["write"]}).status_code == 403
+    bot = w.bearer(w.mint("admin", ["admin"], model_ids=[mine])["token"])
     assert bot.post("/api/tokens", json={"name": "unlimited", "scopes": ["predict"]}).status_code == 403
     assert bot.post("/api/tokens", json={"name": "u", "scopes": ["predict"], "model_ids": [other]}).status_code == 403
     assert bot.post("/api/keys", json={"name": "unlimited"}).status_code == 403
@@ -87,6 +86,18 @@ def test_a_token_cannot_mint_a_wider_one(w):
     assert narrower.status_code == 201, narrower.text
     assert predict(w.bearer(narrower.json()["token"]), mine) == 200
     assert predict(w.bearer(narrower.json()["token"]), other) == 403
+
+
+def test_only_people_and_admin_tokens_manage_tokens(w):
+    """A leaked predict or write token can neither list its siblings nor mint itself a replacement."""
+    for scopes in (["predict"], ["write"], ["read", "predict", "metrics"]):
+        bot = w.bearer(w.mint("editor", scopes)["token"])
+        assert bot.get("/api/tokens").status_code == 403
+        assert bot.post("/api/tokens", json={"name": "again", "scopes": ["predict"]}).status_code == 403
+        assert bot.post("/api/keys", json={"name": "again"}).status_code == 403
+        assert bot.get("/api/keys").status_code == 403
+        assert bot.delete("/api/tokens/1").status_code == 403
+    assert w.bearer(w.mint("admin", ["admin"])["token"]).get("/api/tokens").status_code == 200
 
 
 def test_revoked_and_expired_tokens_are_401(w):

@@ -70,6 +70,22 @@ def signed_in() -> Any:
     return _require_kind(frozenset({Kind.LOCAL, Kind.SESSION, Kind.TOKEN}), "signed in", "not signed in")
 
 
+def manages_tokens() -> Any:
+    """A person (a session or the local operator) or an `admin` token: a leaked narrower token must not be able
+    to list its siblings or mint itself a replacement before it is revoked."""
+
+    def check(principal: PrincipalDep) -> None:
+        if principal.kind in (Kind.LOCAL, Kind.SESSION):
+            return
+        if principal.kind == Kind.TOKEN:
+            principal.require(Permission.ADMIN)
+            return
+        raise Unauthorized("not signed in")
+
+    check.permission = "manage tokens"  # type: ignore[attr-defined]
+    return Depends(check)
+
+
 def setup_link() -> Any:
     """Only the bearer of the one-time first-admin link (header X-Setup-Token)."""
     return _require_kind(frozenset({Kind.SETUP}), "setup link", "send the setup link's token in X-Setup-Token")

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from automl.api.deps import PrincipalDep, SessionDep, signed_in
+from automl.api.deps import PrincipalDep, SessionDep, manages_tokens
 from automl.schemas.accounts import TokenCreate, TokenCreated, TokenList
 from automl.services import apikeys, audit
 
-router = APIRouter(prefix="/api/tokens", tags=["accounts"], dependencies=[signed_in()])
+router = APIRouter(prefix="/api/tokens", tags=["accounts"], dependencies=[manages_tokens()])
 
 
 @router.post("", status_code=201, response_model=TokenCreated)

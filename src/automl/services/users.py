@@ -16,18 +16,21 @@ from sqlalchemy.orm import Session
 from automl.db.base import utcnow
 from automl.db.models import SetupToken, User
 from automl.errors import BadInput, Conflict, NotFound, Unauthorized
-from automl.services.permissions import Role
+from automl.services.permissions import Kind, Role
 
 HASHER = PasswordHash.recommended()  # Argon2id with pwdlib's defaults (m=64 MiB, t=3, p=4)
 _DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+RESERVED = frozenset(k.value for k in Kind) | {"cli", "system"}
 
 
 def normalize_username(name: str) -> str:
     name = (name or "").strip().lower()
     if not USERNAME.match(name):
         raise BadInput("a username is 1 to 64 characters: letters, digits and . _ @ - (first a letter or digit)")
+    if name in RESERVED:
+        raise BadInput(f"'{name}' is reserved: the audit log uses it for a principal without an account")
     return name
 
 
