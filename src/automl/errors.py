@@ -44,3 +44,13 @@ class Unprocessable(DomainError):
 
 class RateLimited(DomainError):
     """Too many attempts in a while (sign-ins); try again later."""
+
+
+class Unavailable(DomainError):
+    """Temporarily unable to serve (the database stayed busy past the bounded retry); try again shortly."""
+
+    retry_after_s = 1
+
+
+class InsufficientStorage(DomainError):
+    """The data disk (files or database) is full; nothing was kept, and the request works once space returns."""

@@ -13,10 +13,12 @@ from automl.errors import (
     Conflict,
     DomainError,
     Forbidden,
+    InsufficientStorage,
     NotFound,
     RateLimited,
     TooLarge,
     Unauthorized,
+    Unavailable,
     Unprocessable,
     UnsupportedMedia,
 )
@@ -31,6 +33,8 @@ STATUS: dict[type[DomainError], int] = {
     UnsupportedMedia: 415,
     Unprocessable: 422,
     RateLimited: 429,
+    Unavailable: 503,
+    InsufficientStorage: 507,
 }
 
 
@@ -59,4 +63,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, Unavailable):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
