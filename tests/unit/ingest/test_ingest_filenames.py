@@ -29,3 +29,21 @@ def test_suffixes() -> None:
         check_suffix("passwd", SUFFIXES)
     with pytest.raises(BadInput, match="255"):
         clean_filename("x" * 300 + ".csv")
+
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    ("invoice\u202egpj.csv", "invoicegpj.csv"),  # right-to-left override: would show as "invoicevsc.jpg"
+    ("\u2066a\u2067b\u2068c\u2069.csv", "abc.csv"),  # bidirectional isolates
+    ("\u202ad\u202be\u202cf\u202d.csv", "def.csv"),  # embeddings and overrides
+    ("zero\u200bwidth\ufeff.csv", "zerowidth.csv"),  # zero-width space, BOM
+    ("line\u2028para\u2029.csv", "linepara.csv"),
+])
+def test_bidirectional_and_invisible_characters_are_stripped(raw: str, shown: str) -> None:
+    assert clean_filename(raw) == shown
+
+
+def test_c1_controls_are_refused_and_a_name_of_only_invisible_characters_is_empty() -> None:
+    with pytest.raises(BadInput, match="control"):
+        clean_filename("a\x85b.csv")
+    with pytest.raises(BadInput, match="no filename"):
+        clean_filename("\u202e\u2066")
