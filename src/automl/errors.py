@@ -54,3 +54,7 @@ class Unavailable(DomainError):
 
 class InsufficientStorage(DomainError):
     """The data disk (files or database) is full; nothing was kept, and the request works once space returns."""
+
+    def __init__(self, detail: object = "the data disk is full: nothing was saved; free some space and try again"
+                 ) -> None:
+        super().__init__(detail)

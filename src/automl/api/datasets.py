@@ -1,20 +1,23 @@
 """Datasets: upload (multipart, streamed), list, detail with profile, preview, delete."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from automl.api.deps import DbDep, PrincipalDep, SessionDep, SettingsDep, StorageDep, allow
+from automl.api.deps import DbDep, IdPath, PrincipalDep, SessionDep, SettingsDep, StorageDep, allow
 from automl.api.uploads import receive_upload
+from automl.errors import InsufficientStorage
 from automl.ingest import SUFFIXES
 from automl.ingest.filenames import UploadedFile
 from automl.ingest.growing import UploadProgress
 from automl.schemas.datasets import DatasetList, DatasetPreview, DatasetPublic, DatasetSummary
 from automl.services import datasets
 from automl.services.permissions import Permission
+from automl.storage import is_disk_full
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
@@ -33,15 +36,30 @@ _UPLOAD_BODY = {
 
 @router.post("/upload", status_code=201, response_model=DatasetPublic, openapi_extra=_UPLOAD_BODY,
              dependencies=[allow(Permission.WRITE)],
-             responses={413: {"description": "over AUTOML_MAX_UPLOAD_MB"}, 415: {"description": "unsupported type"}})
+             responses={413: {"description": "over AUTOML_MAX_UPLOAD_MB"}, 415: {"description": "unsupported type"},
+                        507: {"description": "the data disk is full; nothing was kept"}})
 async def upload_dataset(request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep,
                          principal: PrincipalDep) -> DatasetPublic:
     def receive(dest: Path, progress: UploadProgress) -> Awaitable[UploadedFile]:
-        return receive_upload(request, dest, max_bytes=settings.max_upload_mb << 20, suffixes=SUFFIXES,
+        return receive_or_507(request, dest, max_bytes=settings.max_upload_mb << 20, suffixes=SUFFIXES,
                               progress=progress)
 
     dataset = await datasets.upload_dataset(receive, db=db, storage=storage, by=principal)
     return DatasetPublic.of(dataset)
+
+
+async def receive_or_507(request: Request, dest: Path, **kwargs: Any) -> UploadedFile:
+    """`receive_upload`, but a full disk is a 507 sent after the rest of the body is read (not a 500 and a
+    connection reset); the partial file is already gone."""
+    try:
+        return await receive_upload(request, dest, **kwargs)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        with contextlib.suppress(Exception):
+            async for _ in request.stream():
+                pass
+        raise InsufficientStorage() from exc
 
 
 @router.get("", response_model=DatasetList, dependencies=[allow(Permission.READ)])
@@ -55,13 +73,13 @@ def list_datasets(
 
 
 @router.get("/{dataset_id}", response_model=DatasetPublic, dependencies=[allow(Permission.READ)])
-def get_dataset(dataset_id: int, session: SessionDep) -> DatasetPublic:
+def get_dataset(dataset_id: IdPath, session: SessionDep) -> DatasetPublic:
     return DatasetPublic.of(datasets.get_dataset(session, dataset_id))
 
 
 @router.get("/{dataset_id}/preview", response_model=DatasetPreview, dependencies=[allow(Permission.READ)])
 def preview_dataset(
-    dataset_id: int, session: SessionDep, storage: StorageDep,
+    dataset_id: IdPath, session: SessionDep, storage: StorageDep,
     rows: Annotated[int, Query(ge=0, le=datasets.MAX_PREVIEW_ROWS)] = 20,
 ) -> DatasetPreview:
     dataset = datasets.get_dataset(session, dataset_id)
@@ -69,7 +87,7 @@ def preview_dataset(
 
 
 @router.delete("/{dataset_id}", status_code=204, dependencies=[allow(Permission.WRITE)])
-def delete_dataset(dataset_id: int, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> Response:
+def delete_dataset(dataset_id: IdPath, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> Response:
     """Editors delete what they created; admins anything."""
     datasets.delete_dataset(session, storage, dataset_id, by=principal)
     return Response(status_code=204)

@@ -4,12 +4,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from automl.config import Settings
 from automl.db import Database
 from automl.errors import Unauthorized
+from automl.schemas.base import MAX_ID
 from automl.services.permissions import Kind, Permission, Principal
 from automl.storage import Storage
 
@@ -19,7 +20,8 @@ def get_db(request: Request) -> Database:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.db.session() as session:
+    # GET and HEAD read: a deferred SQLite transaction that never waits for the writers (db/session.py)
+    with request.app.state.db.session(readonly=request.method in ("GET", "HEAD")) as session:
         yield session
 
 
@@ -89,3 +91,8 @@ def manages_tokens() -> Any:
 def setup_link() -> Any:
     """Only the bearer of the one-time first-admin link (header X-Setup-Token)."""
     return _require_kind(frozenset({Kind.SETUP}), "setup link", "send the setup link's token in X-Setup-Token")
+
+
+# -- ids: one range for every id a client sends (schemas/base.py says why); out of range in a path is a 404 ----
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="An id (1 to 2^31 - 1).")]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only those of this id (1 to 2^31 - 1).")]

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from automl.api.deps import DbDep, PrincipalDep, SessionDep, SettingsDep, StorageDep, allow
+from automl.api.deps import DbDep, IdPath, PrincipalDep, SessionDep, SettingsDep, StorageDep, allow
 from automl.api.errors import status_of
 from automl.api.uploads import receive_upload
 from automl.errors import DomainError, NotFound, Unprocessable
@@ -46,7 +46,7 @@ def _runtime(request: Request) -> ServingRuntime:
                404: {"description": "Unknown model"}, 422: {"description": "Missing columns or wrong types"}},
 )
 async def predict(
-    model_id: int, request: Request, principal: PrincipalDep, authorization: AuthHeader = None,
+    model_id: IdPath, request: Request, principal: PrincipalDep, authorization: AuthHeader = None,
     x_api_key: KeyHeader = None,
 ) -> Response:
     try:
@@ -70,7 +70,7 @@ async def predict(
 @router.post("/api/v1/predict/{model_id}/batch", status_code=202, response_model=BatchQueued,
              dependencies=[allow(Permission.WRITE)])
 async def submit_batch(
-    model_id: int, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep, principal: PrincipalDep,
+    model_id: IdPath, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep, principal: PrincipalDep,
     authorization: AuthHeader = None, x_api_key: KeyHeader = None,
 ) -> dict[str, object]:
     """Multipart field `file` (.csv .tsv .txt .parquet .xlsx .xls); scored by a worker, then downloadable."""
@@ -92,20 +92,20 @@ async def submit_batch(
 
 
 @router.get("/api/batch-predictions/{batch_id}", response_model=BatchPublic, dependencies=[allow(Permission.READ)])
-def get_batch(batch_id: int, session: SessionDep) -> dict[str, object]:
+def get_batch(batch_id: IdPath, session: SessionDep) -> dict[str, object]:
     return predictions.batch_public(predictions.get_batch(session, batch_id))
 
 
 @router.get("/api/batch-predictions/{batch_id}/download", response_class=FileResponse,
             dependencies=[allow(Permission.WRITE)])
-def download_batch(batch_id: int, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> FileResponse:
+def download_batch(batch_id: IdPath, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> FileResponse:
     """CSV: the input columns, `prediction`, then `proba_<class>` per class (formulas neutralised)."""
     path, name = predictions.download(session, storage, batch_id, by=principal)
     return FileResponse(path, media_type="text/csv", filename=name)
 
 
 @router.delete("/api/batch-predictions/{batch_id}", status_code=204, dependencies=[allow(Permission.WRITE)])
-def delete_batch(batch_id: int, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> Response:
+def delete_batch(batch_id: IdPath, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> Response:
     predictions.delete_batch(session, storage, batch_id, by=principal)
     return Response(status_code=204)
 

@@ -3,7 +3,8 @@
 Every status change runs the kind's status hook in the same transaction (see registry.on_status) and sets the
 job's progress, the one place progress is stored (handlers report the rest through their JobContext).
 A claim is one transaction: pick the oldest queued job (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
-transactions here begin IMMEDIATE, so they are serialised) and flip it with a conditional UPDATE.
+write transactions begin IMMEDIATE, so they are serialised) and flip it with a conditional UPDATE. Idle polling
+(nothing queued, nothing expired) and the watch loop's reads are read-only sessions that take no write lock.
 """
 from __future__ import annotations
 
@@ -63,7 +64,15 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, max_attempt
     return job
 
 
+def _exists(db: Database, *where: Any) -> bool:
+    """A read that takes no write lock: idle polling (claim, recovery) must not queue behind the writers."""
+    with db.session(readonly=True) as s:
+        return s.execute(select(Job.id).where(*where).limit(1)).first() is not None
+
+
 def claim(db: Database, worker_id: str, *, lease_s: float, kinds: list[str], storage: Storage) -> Claimed | None:
+    if not _exists(db, Job.status == JobStatus.QUEUED, Job.kind.in_(kinds)):
+        return None
     with db.session() as s:
         job_id = s.execute(
             select(Job.id)
@@ -108,7 +117,7 @@ def states(db: Database, job_ids: list[int]) -> dict[int, tuple[str, str | None,
     """id -> (status, worker_id, attempts, cancel_requested) for the worker's watch loop."""
     if not job_ids:
         return {}
-    with db.session() as s:
+    with db.session(readonly=True) as s:
         rows = s.execute(
             select(Job.id, Job.status, Job.worker_id, Job.attempts, Job.cancel_requested).where(Job.id.in_(job_ids))
         )
@@ -158,6 +167,8 @@ def release(db: Database, job: Claimed, worker_id: str, *, storage: Storage) -> 
 
 def recover_expired(db: Database, *, storage: Storage) -> int:
     """Re-queue (or fail, after the last attempt) running jobs whose worker stopped renewing the lease."""
+    if not _exists(db, Job.status == JobStatus.RUNNING, Job.lease_expires_at < utcnow()):
+        return 0
     with db.session() as s:
         rows = s.scalars(
             select(Job)

@@ -17,7 +17,7 @@ KEEPALIVE_S = 15.0
 
 
 def _snapshot(db: Database, exp_id: int) -> dict[str, Any] | None:
-    with db.session() as session:
+    with db.session(readonly=True) as session:
         exp = session.get(svc.Experiment, exp_id)
         return None if exp is None else svc.public(session, exp)
 

@@ -47,7 +47,7 @@ class ServingRuntime:
 
     def _load(self, model_id: int) -> LoadedModel:
         def load() -> LoadedModel:
-            with self.db.session() as s:
+            with self.db.session(readonly=True) as s:
                 row = get_model(s, model_id)
                 if not row.deployed_api:
                     raise Forbidden(f"model {model_id} is not deployed for the API")
@@ -91,7 +91,7 @@ class ServingRuntime:
     def preload(self) -> None:
         """After a restart, load the models deployed for the API (newest deploys first) within the budget."""
         try:
-            with self.db.session() as s:
+            with self.db.session(readonly=True) as s:
                 ids = list(s.scalars(select(TrainedModel.id).where(TrainedModel.deployed_api.is_(True))
                                      .order_by(TrainedModel.deployed_at.desc())))
         except Exception:  # noqa: BLE001 - a preload is an optimisation; requests load lazily anyway
@@ -127,7 +127,7 @@ class ServingRuntime:
         now = time.monotonic()
         entries = {e.model_id: e for e in self.cache.entries() if now - e.loaded_at > FRESH_S}
         if entries:
-            with self.db.session() as s:
+            with self.db.session(readonly=True) as s:
                 rows = s.execute(select(TrainedModel.id, TrainedModel.deployed_api, TrainedModel.artifact_sha256)
                                  .where(TrainedModel.id.in_(list(entries)))).all()
             live = {r.id: r for r in rows}
