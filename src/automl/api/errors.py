@@ -1,6 +1,13 @@
-"""One JSON error shape, `{"detail": ...}`, and the one map from domain error classes to HTTP statuses."""
+"""One JSON error shape, `{"detail": ...}`, and the one map from domain error classes to HTTP statuses.
+
+Validation errors echo the offending `input`, made safe first: never a password, never NaN or Infinity
+(Python's JSON reader takes them, JSON has none: they become the strings "NaN", "Infinity"), nothing that
+does not serialise, and nothing long. A request whose only errors are in its path (an id out of range, a
+word where an id goes) names nothing that exists: 404.
+"""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -54,10 +61,49 @@ def hide_secrets(error: dict[str, Any]) -> dict[str, Any]:
     return error
 
 
+MAX_ECHO = 200  # characters of an echoed input; longer ones are cut
+
+
+def json_safe(value: Any) -> Any:
+    """`value` as strict JSON can carry it: non-finite floats as their names, odd objects as short strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    try:
+        return json_safe(jsonable_encoder(value))
+    except Exception:  # noqa: BLE001 - whatever it is, it is only echoed
+        return repr(value)[:MAX_ECHO]
+
+
+def _short(value: Any) -> Any:
+    """An echoed input, cut to MAX_ECHO characters of its text where it is longer (a 60 MB body is not echoed)."""
+    text = value if isinstance(value, str) else repr(value)
+    return value if len(text) <= MAX_ECHO else f"{text[:MAX_ECHO]}... ({len(text)} characters)"
+
+
+def safe_errors(errors: Any) -> list[dict[str, Any]]:
+    out = []
+    for error in errors:
+        error = hide_secrets(dict(error))
+        if "input" in error:
+            error["input"] = _short(json_safe(error["input"]))
+        out.append(json_safe(error))
+    return out
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": jsonable_encoder([hide_secrets(e) for e in exc.errors()])}, status_code=422)
+        errors = safe_errors(exc.errors())
+        if errors and all(e.get("loc", ())[:1] == ["path"] for e in errors):
+            names = ", ".join(f"{e['loc'][-1]} {e.get('input')!s:.40}" for e in errors)
+            return JSONResponse({"detail": f"not found: no object has {names}"}, status_code=404)
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:

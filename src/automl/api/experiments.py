@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from automl.api.deps import DbDep, PrincipalDep, SessionDep, StorageDep, allow
+from automl.api.deps import DbDep, IdPath, IdQuery, PrincipalDep, SessionDep, StorageDep, allow
 from automl.schemas.experiments import ExperimentCreate, ExperimentList, ExperimentPublic, LeaderboardRow, Queued
 from automl.services import experiments as svc
 from automl.services.experiment_events import event_stream
@@ -27,7 +27,7 @@ def create_experiment(body: ExperimentCreate, session: SessionDep, storage: Stor
 @router.get("", response_model=ExperimentList, dependencies=READ)
 def list_experiments(
     session: SessionDep,
-    dataset_id: int | None = None,
+    dataset_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict:
@@ -36,24 +36,24 @@ def list_experiments(
 
 
 @router.get("/{exp_id}", response_model=ExperimentPublic, dependencies=READ)
-def get_experiment(exp_id: int, session: SessionDep) -> dict:
+def get_experiment(exp_id: IdPath, session: SessionDep) -> dict:
     return svc.public(session, svc.get_experiment(session, exp_id))
 
 
 @router.get("/{exp_id}/leaderboard", response_model=list[LeaderboardRow], dependencies=READ)
-def get_leaderboard(exp_id: int, session: SessionDep) -> list[dict]:
+def get_leaderboard(exp_id: IdPath, session: SessionDep) -> list[dict]:
     return svc.leaderboard(session, svc.get_experiment(session, exp_id))
 
 
 @router.post("/{exp_id}/cancel", response_model=ExperimentPublic, status_code=202, dependencies=WRITE)
-def cancel_experiment(exp_id: int, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> dict:
+def cancel_experiment(exp_id: IdPath, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> dict:
     """Editors cancel what they started; admins anything."""
     exp, pending = svc.cancel_experiment(session, storage, exp_id, by=principal)
     return {**svc.public(session, exp), "cancel_requested": pending}
 
 
 @router.get("/{exp_id}/events", dependencies=READ)
-def experiment_events(exp_id: int, request: Request, db: DbDep) -> StreamingResponse:
+def experiment_events(exp_id: IdPath, request: Request, db: DbDep) -> StreamingResponse:
     """Server-sent events: `progress`, `model` (a leaderboard row) and `status`; ends when the experiment does."""
     with db.session() as session:
         svc.get_experiment(session, exp_id)  # 404 before the stream starts

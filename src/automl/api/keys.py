@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from automl.api.deps import PrincipalDep, SessionDep, manages_tokens
+from automl.api.deps import IdPath, PrincipalDep, SessionDep, manages_tokens
 from automl.schemas.models import KeyCreate, KeyCreated, KeyList
 from automl.services import apikeys, audit
 
@@ -25,7 +25,7 @@ def list_keys(session: SessionDep, principal: PrincipalDep) -> dict[str, object]
 
 
 @router.delete("/{key_id}", status_code=204)
-def revoke_key(key_id: int, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
+def revoke_key(key_id: IdPath, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
     """Takes effect at once in this server (its key cache forgets the key)."""
     apikeys.revoke_key(session, key_id, principal)
     audit.record(session, principal, "token.revoke", f"token {key_id}")

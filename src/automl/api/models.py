@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from automl.api.deps import PrincipalDep, SessionDep, StorageDep, allow
+from automl.api.deps import IdPath, IdQuery, PrincipalDep, SessionDep, StorageDep, allow
 from automl.schemas.models import BatchList, DeployRequest, ModelList, ModelPublic
 from automl.services import audit, export, models, predictions
 from automl.services.permissions import Permission
@@ -34,7 +34,7 @@ def list_models(
     request: Request,
     session: SessionDep,
     deployed: bool | None = None,
-    experiment_id: int | None = None,
+    experiment_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, object]:
@@ -44,13 +44,13 @@ def list_models(
 
 
 @router.get("/{model_id}", response_model=ModelPublic, dependencies=READ)
-def get_model(model_id: int, request: Request, session: SessionDep) -> dict[str, object]:
+def get_model(model_id: IdPath, request: Request, session: SessionDep) -> dict[str, object]:
     return _public(request, session, models.get_model(session, model_id))
 
 
 @router.post("/{model_id}/deploy", response_model=ModelPublic, dependencies=WRITE)
 def deploy(
-    model_id: int, request: Request, session: SessionDep, storage: StorageDep, principal: PrincipalDep,
+    model_id: IdPath, request: Request, session: SessionDep, storage: StorageDep, principal: PrincipalDep,
     body: Annotated[DeployRequest | None, Body()] = None,
 ) -> dict[str, object]:
     """Checks the artifact's sha256; deploying for the API also loads and warms the model."""
@@ -63,7 +63,7 @@ def deploy(
 
 @router.post("/{model_id}/undeploy", response_model=ModelPublic, dependencies=WRITE)
 def undeploy(
-    model_id: int, request: Request, session: SessionDep, principal: PrincipalDep,
+    model_id: IdPath, request: Request, session: SessionDep, principal: PrincipalDep,
     body: Annotated[DeployRequest | None, Body()] = None,
 ) -> dict[str, object]:
     body = body or DeployRequest(api=None, batch=None)
@@ -74,7 +74,7 @@ def undeploy(
 
 
 @router.get("/{model_id}/download", response_class=FileResponse, dependencies=WRITE)
-def download(model_id: int, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> FileResponse:
+def download(model_id: IdPath, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> FileResponse:
     """A zip: `model.joblib` (the whole fitted pipeline) and `model_card.json`; see docs/serving.md."""
     path, name = export.export_zip(session, storage, model_id)
     audit.record(session, principal, "model.download", f"model {model_id}")
@@ -83,12 +83,12 @@ def download(model_id: int, session: SessionDep, storage: StorageDep, principal:
 
 
 @router.get("/{model_id}/card", dependencies=READ)
-def card(model_id: int, session: SessionDep) -> dict[str, object]:
+def card(model_id: IdPath, session: SessionDep) -> dict[str, object]:
     """The model card: input schema, classes, metrics, library versions, artifact sha256."""
     return export.model_card(session, model_id)
 
 
 @router.get("/{model_id}/batch-predictions", response_model=BatchList, dependencies=READ)
-def batch_predictions(model_id: int, session: SessionDep) -> dict[str, object]:
+def batch_predictions(model_id: IdPath, session: SessionDep) -> dict[str, object]:
     rows = predictions.list_batches(session, model_id)
     return {"items": [predictions.batch_public(bp) for bp in rows], "total": len(rows)}

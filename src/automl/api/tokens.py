@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from automl.api.deps import PrincipalDep, SessionDep, manages_tokens
+from automl.api.deps import IdPath, PrincipalDep, SessionDep, manages_tokens
 from automl.schemas.accounts import TokenCreate, TokenCreated, TokenList
 from automl.services import apikeys, audit
 
@@ -28,7 +28,7 @@ def list_tokens(session: SessionDep, principal: PrincipalDep) -> dict[str, objec
 
 
 @router.delete("/{token_id}", status_code=204)
-def revoke_token(token_id: int, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
+def revoke_token(token_id: IdPath, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
     """Takes effect at once in this server (its token cache forgets the token)."""
     apikeys.revoke_key(session, token_id, principal)
     audit.record(session, principal, "token.revoke", f"token {token_id}")

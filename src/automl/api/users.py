@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from automl.api.deps import PrincipalDep, SessionDep, allow
+from automl.api.deps import IdPath, PrincipalDep, SessionDep, allow
 from automl.db.models import User
 from automl.schemas.accounts import UserCreate, UserList, UserPublic, UserUpdate
 from automl.services import audit, sessions, users
@@ -31,7 +31,7 @@ def create_user(body: UserCreate, session: SessionDep, principal: PrincipalDep) 
 
 
 @router.patch("/{user_id}", response_model=UserPublic)
-def update_user(user_id: int, body: UserUpdate, request: Request, session: SessionDep,
+def update_user(user_id: IdPath, body: UserUpdate, request: Request, session: SessionDep,
                 principal: PrincipalDep) -> UserPublic:
     row = users.get_user(session, user_id)
     changes = body.model_dump(exclude_unset=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
+
+from automl.schemas.base import Id, RequestBody
 
 
 class Permission(StrEnum):
@@ -21,7 +23,7 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-class Credentials(BaseModel):
+class Credentials(RequestBody):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
 
@@ -32,16 +34,16 @@ class Me(BaseModel):
     permissions: list[Permission] = []
 
 
-class UserCreate(BaseModel):
+class UserCreate(RequestBody):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=8, max_length=1024)
     role: Role
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(RequestBody):
     role: Role | None = None
     password: str | None = Field(None, min_length=8, max_length=1024)
-    disabled: bool | None = None
+    disabled: StrictBool | None = None
 
 
 class UserPublic(BaseModel):
@@ -58,10 +60,10 @@ class UserList(BaseModel):
     total: int
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(RequestBody):
     name: str = Field(min_length=1, max_length=255)
     scopes: list[Permission] = Field(min_length=1)
-    model_ids: list[int] | None = Field(None, description="Only these models (for predict); default any.")
+    model_ids: list[Id] | None = Field(None, description="Only these models (for predict); default any.")
     expires_in_days: int | None = Field(None, ge=1, le=3650)
 
 

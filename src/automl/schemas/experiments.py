@@ -4,17 +4,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
+
+from automl.schemas.base import Id, RequestBody
 
 
-class ExperimentCreate(BaseModel):
+class ExperimentCreate(RequestBody):
     name: str | None = Field(None, max_length=255, description="Defaults to '<target> on <dataset>'.")
-    dataset_id: int
+    dataset_id: Id
     target_column: str = Field(min_length=1)
     feature_columns: list[str] | None = Field(None, description="Defaults to all other usable columns.")
     problem_type: str = Field("auto", description="auto, classification, binary, multiclass or regression.")
     metric: str = Field("auto", description="auto or a metric name (roc_auc, log_loss, rmse, ...).")
     time_budget_s: float = Field(60.0, ge=2, le=7 * 24 * 3600, description="Whole experiment's wall time.")
+    allow_id_target: StrictBool = Field(
+        False, description="Train on a target whose profile kind is `id` (unique per row: row numbers, keys); "
+                           "refused (422) unless true, and the experiment's summary then warns.")
 
 
 class Queued(BaseModel):

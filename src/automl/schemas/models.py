@@ -4,12 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
+
+from automl.schemas.base import RequestBody
 
 
-class DeployRequest(BaseModel):
-    api: bool | None = Field(None, description="Serve REST predictions (POST /api/v1/predict/{id}).")
-    batch: bool | None = Field(None, description="Accept batch scoring files. Omit both to mean both.")
+class DeployRequest(RequestBody):
+    api: StrictBool | None = Field(None, description="Serve REST predictions (POST /api/v1/predict/{id}).")
+    batch: StrictBool | None = Field(None, description="Accept batch scoring files. Omit both to mean both.")
 
 
 class InputColumn(BaseModel):
@@ -60,7 +62,7 @@ class PredictRequest(BaseModel):
     """Documentation only: the route parses the body itself (orjson) to keep the per-request cost tiny."""
 
     data: list[dict[str, Any]] = Field(description="Rows as {column: value}; extra columns are ignored.")
-    return_probabilities: bool = Field(False, description="Per-row {class: probability}, classifiers only.")
+    return_probabilities: StrictBool = Field(False, description="Per-row {class: probability}, classifiers only.")
 
 
 class PredictResponse(BaseModel):
@@ -90,7 +92,7 @@ class BatchList(BaseModel):
     total: int
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(RequestBody):
     name: str = Field(min_length=1, max_length=255)
 
 
