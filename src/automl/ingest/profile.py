@@ -2,13 +2,14 @@
 
 One `dictionary_encode` per column gives the unique count, value counts and per-row codes; the codes of all
 columns hashed together count duplicate rows. Columns are profiled in a thread pool (Arrow kernels release
-the GIL).
+the GIL). A Parquet file is opened once and read in batches of columns, the next read while one is profiled.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,14 @@ N_SAMPLES = 5
 N_DISTINCT_FACTS = 1000
 HIGH_CARDINALITY = 50
 MOSTLY_MISSING_PCT = 50.0
+BATCH_BYTES = 16 << 20
+BATCH_COLUMNS = 4096
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 def profile_table(table: pa.Table) -> dict[str, Any]:
     """`{"columns": [...], "warnings": [...]}` for the Dataset.profile JSON column."""
-    return _profile(table.column_names, table.num_rows, lambda name: table[name])
+    return _profile(table.num_rows, [[(name, table[name]) for name in table.column_names]])
 
 
 def column_kinds(data: Any) -> dict[str, str]:
@@ -54,32 +57,90 @@ def _from_pandas(df: Any) -> pa.Table:
 
 
 def profile_parquet(path: Path) -> dict[str, Any]:
-    """The same, reading one column at a time from a Parquet file (memory: a column or two, not the table)."""
+    """The same, reading the Parquet file once, a batch of columns at a time (memory: about BATCH_BYTES of
+    decoded columns, or one column when it is larger, not the table)."""
+    # ParquetFile.read, not pq.read_table: the dataset machinery behind the latter costs seconds on first use;
+    # strings come back dictionary-encoded as stored, which spares decoding and hashing them. The file and
+    # its footer are opened once: reopening per column made a wide file's profile quadratic in its columns.
     meta = pq.read_metadata(path)
-    names = meta.schema.to_arrow_schema().names
-    strings = {f.name for f in meta.schema.to_arrow_schema() if pa.types.is_string(f.type)}
+    schema = meta.schema.to_arrow_schema()
+    strings = [f.name for f in schema if pa.types.is_string(f.type)]
+    parquet = pq.ParquetFile(path, metadata=meta, read_dictionary=strings or None)
 
-    def column(name: str) -> pa.ChunkedArray:
-        # ParquetFile.read, not pq.read_table: the dataset machinery behind the latter costs seconds on first
-        # use; strings come back dictionary-encoded as stored, which spares decoding and hashing them.
-        as_dictionary = [name] if name in strings else None
-        return pq.ParquetFile(path, read_dictionary=as_dictionary).read(columns=[name])[name]
+    def batches() -> Iterator[list[tuple[str, pa.ChunkedArray]]]:
+        # the next batch is read (on Arrow's threads) while this one is profiled: at most two batches in memory
+        with ThreadPoolExecutor(1, thread_name_prefix="profile-read") as reader:
+            ahead: tuple[list[str], Future[pa.Table]] | None = None
+            for names in column_batches(meta, schema.names, min_columns=_workers()):
+                read = reader.submit(parquet.read, columns=names)
+                if ahead is not None:
+                    yield _columns_of(*ahead)
+                ahead = (names, read)
+            if ahead is not None:
+                yield _columns_of(*ahead)
 
-    return _profile(names, meta.num_rows, column)
+    return _profile(meta.num_rows, batches())
 
 
-def _profile(names: list[str], n_rows: int, column: Callable[[str], pa.ChunkedArray]) -> dict[str, Any]:
-    workers = max(1, min(len(names), os.cpu_count() or 1))
+def _columns_of(names: list[str], read: Future[pa.Table]) -> list[tuple[str, pa.ChunkedArray]]:
+    table = read.result()
+    return [(name, table[name]) for name in names]
+
+
+def column_batches(meta: pq.FileMetaData, names: list[str], *, min_columns: int = 1) -> Iterator[list[str]]:
+    """`names` in order, cut into batches of at most BATCH_COLUMNS columns and about BATCH_BYTES uncompressed,
+    or `min_columns` columns when they are larger (so that each profiling thread has a column)."""
+    sizes = _column_sizes(meta, len(names))
+    batch: list[str] = []
+    total = 0
+    for name, size in zip(names, sizes, strict=True):
+        if len(batch) >= BATCH_COLUMNS or (len(batch) >= min_columns and total + size > BATCH_BYTES):
+            yield batch
+            batch, total = [], 0
+        batch.append(name)
+        total += size
+    if batch:
+        yield batch
+
+
+def _column_sizes(meta: pq.FileMetaData, n_fields: int) -> list[int]:
+    """Each top-level column's uncompressed size over all row groups (the mean when columns are nested)."""
+    sizes = [0] * meta.num_columns
+    for r in range(meta.num_row_groups):
+        group = meta.row_group(r)
+        for i in range(meta.num_columns):
+            sizes[i] += group.column(i).total_uncompressed_size
+    if meta.num_columns == n_fields:
+        return sizes
+    return [sum(sizes) // max(1, n_fields)] * n_fields
+
+
+def _profile(n_rows: int, batches: Iterable[list[tuple[str, pa.ChunkedArray]]]) -> dict[str, Any]:
+    workers = _workers()
     row_hash = np.zeros(n_rows, dtype=np.uint64)
     columns = []
     with ThreadPoolExecutor(workers) as pool:
-        for profile, codes in pool.map(lambda name: _profile_column(name, column(name), n_rows), names):
-            columns.append(profile)
-            if codes is not None:  # fold each column's codes into a per-row hash, then let them go
-                row_hash *= _MIX
-                np.bitwise_xor(row_hash, codes, out=row_hash, dtype=np.uint64, casting="unsafe")  # no temporary
+        for batch in batches:  # one batch in memory at a time: Executor.map submits all it is given
+            # a task profiles a slice of columns: one future per column costs as much as a narrow column
+            step = max(1, len(batch) // (4 * workers))
+            slices = (batch[i:i + step] for i in range(0, len(batch), step))
+            for profile, codes in chain.from_iterable(pool.map(lambda part: _profile_columns(part, n_rows), slices)):
+                columns.append(profile)
+                if codes is not None:  # fold each column's codes into a per-row hash, then let them go
+                    row_hash *= _MIX
+                    np.bitwise_xor(row_hash, codes, out=row_hash, dtype=np.uint64, casting="unsafe")
     duplicates = _duplicates(row_hash)
     return {"columns": columns, "warnings": dataset_warnings(columns, duplicates, n_rows)}
+
+
+def _workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def _profile_columns(
+    part: list[tuple[str, pa.ChunkedArray]], n_rows: int,
+) -> list[tuple[dict[str, Any], np.ndarray | None]]:
+    return [_profile_column(name, col, n_rows) for name, col in part]
 
 
 def _encode(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, np.ndarray]:
