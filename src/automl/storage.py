@@ -70,16 +70,22 @@ class Storage:
         self._live: set[Path] = set()
         self._live_lock = threading.Lock()
 
-    @contextmanager
-    def writing(self, *paths: Path) -> Iterator[None]:
+    def hold(self, *paths: Path) -> None:
         """Mark files a request is writing, so the janitor never removes them however old they look."""
         with self._live_lock:
             self._live.update(paths)
+
+    def release(self, *paths: Path) -> None:
+        with self._live_lock:
+            self._live.difference_update(paths)
+
+    @contextmanager
+    def writing(self, *paths: Path) -> Iterator[None]:
+        self.hold(*paths)
         try:
             yield
         finally:
-            with self._live_lock:
-                self._live.difference_update(paths)
+            self.release(*paths)
 
     def live(self) -> frozenset[Path]:
         with self._live_lock:

@@ -17,7 +17,7 @@ from automl.ingest.growing import UploadProgress
 from automl.schemas.datasets import DatasetList, DatasetPreview, DatasetPublic, DatasetSummary
 from automl.services import datasets
 from automl.services.permissions import Permission
-from automl.storage import is_disk_full
+from automl.storage import full_disk_as_507, is_disk_full
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
@@ -44,7 +44,8 @@ async def upload_dataset(request: Request, db: DbDep, storage: StorageDep, setti
         return receive_or_507(request, dest, max_bytes=settings.max_upload_mb << 20, suffixes=SUFFIXES,
                               progress=progress)
 
-    dataset = await datasets.upload_dataset(receive, db=db, storage=storage, by=principal)
+    with full_disk_as_507():  # ENOSPC while parsing or storing, SQLITE_FULL on the insert: 507, nothing kept
+        dataset = await datasets.upload_dataset(receive, db=db, storage=storage, by=principal)
     return DatasetPublic.of(dataset)
 
 

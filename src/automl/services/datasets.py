@@ -19,7 +19,7 @@ from automl.errors import Conflict, NotFound
 from automl.ingest.filenames import UploadedFile
 from automl.ingest.growing import UploadProgress
 from automl.ingest.jsonable import jsonable
-from automl.ingest.pipeline import ingest_upload
+from automl.ingest.pipeline import Ingested, ingest_upload
 from automl.services import audit
 from automl.services.permissions import Principal
 from automl.storage import Storage, new_key
@@ -40,6 +40,7 @@ async def upload_dataset(receive: Receiver, *, db: Database, storage: Storage, b
     """
     key = new_key()
     raw, parquet = storage.upload(key), storage.dataset(key)
+    storage.hold(raw, parquet)  # the janitor keeps off files a request is writing
     raw.parent.mkdir(parents=True, exist_ok=True)
     progress = UploadProgress()
     ingesting = asyncio.ensure_future(run_in_threadpool(ingest_upload, raw, progress, parquet))
@@ -52,15 +53,7 @@ async def upload_dataset(receive: Receiver, *, db: Database, storage: Storage, b
             raise
         log.info("received %s (%d bytes) in %.2fs", upload.filename, upload.size, time.perf_counter() - t0)
         ingested = await ingesting
-        with db.session() as session:
-            dataset = Dataset(
-                name=upload.filename, storage_key=key, source_format=ingested.source_format,
-                size_bytes=upload.size, sha256=upload.sha256, n_rows=ingested.n_rows, n_cols=ingested.n_cols,
-                profile=ingested.profile, created_by_id=by.user_id,
-            )
-            session.add(dataset)
-            session.flush()
-            audit.record(session, by, "dataset.upload", f"dataset {dataset.id} {upload.filename!r}")
+        dataset = await run_in_threadpool(_record_upload, db, key, upload, ingested, by)  # off the event loop
         log.info("dataset %s uploaded: %s, %d rows x %d cols in %.2fs", dataset.id, upload.filename,
                  ingested.n_rows, ingested.n_cols, time.perf_counter() - t0)
         return dataset
@@ -69,6 +62,20 @@ async def upload_dataset(receive: Receiver, *, db: Database, storage: Storage, b
         raise
     finally:
         Storage.remove(raw)
+        storage.release(raw, parquet)
+
+
+def _record_upload(db: Database, key: str, upload: UploadedFile, ingested: Ingested, by: Principal) -> Dataset:
+    with db.session() as session:
+        dataset = Dataset(
+            name=upload.filename, storage_key=key, source_format=ingested.source_format,
+            size_bytes=upload.size, sha256=upload.sha256, n_rows=ingested.n_rows, n_cols=ingested.n_cols,
+            profile=ingested.profile, created_by_id=by.user_id,
+        )
+        session.add(dataset)
+        session.flush()
+        audit.record(session, by, "dataset.upload", f"dataset {dataset.id} {upload.filename!r}")
+    return dataset
 
 
 def list_datasets(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[Sequence[Dataset], int]:
