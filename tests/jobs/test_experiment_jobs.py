@@ -13,7 +13,10 @@ from sqlalchemy import select
 from automl.db.models import Experiment, TrainedModel
 from automl.schemas.experiments import ExperimentCreate
 from automl.services import experiments as svc
+from automl.services.permissions import Principal
 from automl.storage import Storage
+
+LOCAL = Principal.local()  # accounts off: the operator
 
 
 @pytest.fixture
@@ -25,7 +28,7 @@ def _create(db, storage: Storage, budget: float) -> int:
     ds_id = add_dataset(db, storage, classification_frame(300))
     with db.session() as s:
         body = ExperimentCreate(name="t", dataset_id=ds_id, target_column="label", time_budget_s=budget)
-        return svc.create_experiment(s, storage, body).id
+        return svc.create_experiment(s, storage, body, by=LOCAL).id
 
 
 def _exp(db, exp_id: int) -> Experiment:
@@ -64,7 +67,7 @@ def test_kill_9_mid_training_then_cancel_during_training(job_db, storage, start_
     assert wait_for(lambda: len(_models(job_db, exp_id)) >= 1, 90), _exp(job_db, exp_id).progress
     t0 = time.monotonic()
     with job_db.session() as s:
-        svc.cancel_experiment(s, storage, exp_id)
+        svc.cancel_experiment(s, storage, exp_id, by=LOCAL)
     assert wait_for(lambda: _exp(job_db, exp_id).status == "cancelled", 5)
     assert time.monotonic() - t0 < 5
     time.sleep(1)  # nothing registers after the cancel

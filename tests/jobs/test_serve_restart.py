@@ -14,7 +14,10 @@ from sqlalchemy import select
 from automl.db.models import Experiment, Job, TrainedModel
 from automl.schemas.experiments import ExperimentCreate
 from automl.services import experiments as svc
+from automl.services.permissions import Principal
 from automl.storage import Storage
+
+LOCAL = Principal.local()  # accounts off: the operator
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -30,7 +33,7 @@ def test_restarting_serve_while_training_loses_nothing(job_settings, job_db, tmp
     ds_id = add_dataset(job_db, storage, classification_frame(300))
     with job_db.session() as s:
         body = ExperimentCreate(dataset_id=ds_id, target_column="label", time_budget_s=10)
-        exp_id = svc.create_experiment(s, storage, body).id
+        exp_id = svc.create_experiment(s, storage, body, by=LOCAL).id
     port = free_port()
     first = serve(job_settings, port, tmp_path / "serve.log")
     try:
