@@ -15,6 +15,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./data"), description="Database, uploads and artifacts live here.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir.")
     max_upload_mb: int = Field(1024, ge=1, description="Largest accepted upload, enforced while streaming.")
+    max_json_mb: int = Field(64, ge=1, description="Largest JSON (non-upload) request body, enforced while reading.")
     job_lease_s: float = Field(60, gt=0, description="How long a silent worker keeps a job.")
     dask_scheduler: str | None = Field(None, description="Dask scheduler address; unset = local processes.")
     api_keys_required: bool | None = Field(

@@ -33,6 +33,7 @@ from automl.db.migrate import upgrade
 from automl.logging import configure_logging
 from automl.observability import TimingMiddleware
 from automl.services.exposure import decide
+from automl.services.janitor import Janitor
 from automl.services.serving import ServingRuntime
 from automl.services.sessions import SessionStore
 from automl.storage import Storage
@@ -57,9 +58,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                                            keys_required=exposure.keys_required)
         app.state.sessions = SessionStore(app.state.db, idle=timedelta(minutes=settings.session_idle_minutes))
         app.state.serving.start()
+        janitor = Janitor(app.state.db, app.state.storage)  # orphaned files: swept now, then every 10 minutes
+        janitor.start()
         try:
             yield
         finally:
+            janitor.stop()
             app.state.serving.stop()
             app.state.db.dispose()
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from automl.api.bodylimit import discard_body
 from automl.api.deps import DbDep, IdPath, PrincipalDep, SessionDep, SettingsDep, StorageDep, allow
 from automl.api.errors import status_of
 from automl.api.uploads import receive_upload
@@ -49,14 +50,17 @@ async def predict(
     model_id: IdPath, request: Request, principal: PrincipalDep, authorization: AuthHeader = None,
     x_api_key: KeyHeader = None,
 ) -> Response:
+    """Who may call and whether the model is served are settled before a byte of the body is read (its
+    size is bounded by AUTOML_MAX_JSON_MB as it arrives, api/bodylimit.py)."""
+    runtime, secret = _runtime(request), secret_from_headers(authorization, x_api_key)
     try:
-        body: Any = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise Unprocessable(f"the body is not valid JSON: {exc}") from None
-    secret = secret_from_headers(authorization, x_api_key)
-    try:
-        out = await run_in_threadpool(predictions.predict, _runtime(request), model_id, body, by=principal,
-                                      api_key=secret)
+        try:
+            loaded = await run_in_threadpool(predictions.open_model, runtime, model_id, by=principal, api_key=secret)
+        except DomainError:
+            await discard_body(request)
+            raise
+        out = await run_in_threadpool(predictions.predict, runtime, model_id, _json(await request.body()),
+                                      by=principal, api_key=secret, loaded=loaded)
     except DomainError as exc:
         label = "unknown" if isinstance(exc, NotFound) else str(model_id)  # client ids must not create series
         status = str(status_of(exc))
@@ -65,6 +69,13 @@ async def predict(
         raise
     PREDICT_REQUESTS.labels(str(model_id), "200").inc()
     return Response(orjson.dumps(out, option=JSON_OPTS), media_type="application/json")
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Unprocessable(f"the body is not valid JSON: {exc}") from None
 
 
 @router.post("/api/v1/predict/{model_id}/batch", status_code=202, response_model=BatchQueued,

@@ -27,6 +27,7 @@ from automl.services.models import get_model
 from automl.services.permissions import Kind, Permission, Principal
 from automl.services.serving import ServingRuntime
 from automl.serving.batch import BatchInputError, check_columns
+from automl.serving.cache import LoadedModel
 from automl.serving.predict import predict_rows
 from automl.serving.schema import InputError
 from automl.storage import Storage, new_key
@@ -34,11 +35,19 @@ from automl.storage import Storage, new_key
 MAX_ROWS_PER_REQUEST = 100_000  # a whole held-out set scores in one call; larger inputs belong in a batch job
 
 
-def predict(runtime: ServingRuntime, model_id: int, body: Any, *, by: Principal, api_key: str | None) -> dict[str, Any]:
-    """Validate `{"data": [...], "return_probabilities": bool}` and answer with the cached model."""
-    start = time.perf_counter()
+def open_model(runtime: ServingRuntime, model_id: int, *, by: Principal, api_key: str | None) -> LoadedModel:
+    """The served model, once the caller may use it: Unauthorized, Forbidden or NotFound otherwise."""
     authorize(runtime, by, model_id, api_key)
-    loaded = runtime.model(model_id)
+    return runtime.model(model_id)
+
+
+def predict(runtime: ServingRuntime, model_id: int, body: Any, *, by: Principal, api_key: str | None,
+            loaded: LoadedModel | None = None) -> dict[str, Any]:
+    """Validate `{"data": [...], "return_probabilities": bool}` and answer with the cached model (`loaded`:
+    already opened by `open_model`, before the body was read)."""
+    start = time.perf_counter()
+    if loaded is None:
+        loaded = open_model(runtime, model_id, by=by, api_key=api_key)
     rows, probabilities = _parse_body(body)
     try:
         frame = loaded.validator.frame(rows)
@@ -75,7 +84,11 @@ def _parse_body(body: Any) -> tuple[Any, bool]:
         rows = [rows]
     if isinstance(rows, list) and len(rows) > MAX_ROWS_PER_REQUEST:
         raise TooLarge(f"at most {MAX_ROWS_PER_REQUEST} rows per request; use batch scoring for more")
-    return rows, bool(body.get("return_probabilities", False))
+    flag = body.get("return_probabilities", False)
+    if not isinstance(flag, bool):  # JSON true or false only: the string "no" is truthy in Python
+        raise Unprocessable([{"loc": ["body", "return_probabilities"], "type": "bool_type",
+                              "msg": f"return_probabilities must be true or false, got {flag!r:.40}"}])
+    return rows, flag
 
 
 # -- batch -----------------------------------------------------------------------------------------
