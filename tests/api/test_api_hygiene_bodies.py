@@ -55,10 +55,11 @@ def _send_chunked(client: TestClient, path: str, *, mb: int, headers: dict[str, 
         elif message["type"] == "http.response.body":
             answer["body"] += message.get("body", b"")
 
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "server": ("localhost", 80),
-             "client": ("127.0.0.1", 5000), "headers": [(b"host", b"localhost"), (b"content-type", b"application/json"),
-                                                         *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items())]}
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "server": ("localhost", 80), "client": ("127.0.0.1", 5000),
+             "headers": [(b"host", b"localhost"), (b"content-type", b"application/json"), *extra]}
 
     async def call() -> None:
         await client.app(scope, receive, send)  # type: ignore[arg-type]
