@@ -45,7 +45,8 @@ async def upload_dataset(request: Request, db: DbDep, storage: StorageDep, setti
                               progress=progress)
 
     with full_disk_as_507():  # ENOSPC while parsing or storing, SQLITE_FULL on the insert: 507, nothing kept
-        dataset = await datasets.upload_dataset(receive, db=db, storage=storage, by=principal)
+        dataset = await datasets.upload_dataset(receive, db=db, storage=storage, by=principal,
+                                                limits=datasets.parse_limits(settings))
     return DatasetPublic.of(dataset)
 
 

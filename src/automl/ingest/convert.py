@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from automl.errors import BadInput
 from automl.ingest.growing import UploadProgress
+from automl.ingest.limits import ParseLimits, check_cells
 from automl.ingest.normalize import Plan, Replan
 from automl.ingest.sources import Retype, Source
 
@@ -104,12 +105,13 @@ def _write_group(writer: pq.ParquetWriter | None, dest: Path, batches: list[pa.R
 
 
 def convert(
-    path: Path, filename: str, sink_factory: Callable[[], Sink], *, progress: UploadProgress | None = None
+    path: Path, filename: str, sink_factory: Callable[[], Sink], *, progress: UploadProgress | None = None,
+    limits: ParseLimits | None = None,
 ) -> tuple[Sink, int, int]:
     """Stream `path` through the normaliser into a new sink; (sink, rows, columns). Reads again, more
     carefully, when a later batch contradicts what the first one suggested. With `progress`, `path` is an
-    upload still arriving and is read as it grows."""
-    source = Source.open(path, filename, progress)
+    upload still arriving and is read as it grows. TooLarge past `limits` (rows x columns)."""
+    source = Source.open(path, filename, progress, limits=limits)
     keep_text: set[str] = set()
     for _ in range(MAX_ATTEMPTS):
         sink = sink_factory()
@@ -134,6 +136,7 @@ def _pump(source: Source, sink: Sink, keep_text: frozenset[str]) -> tuple[int, i
     first = next(batches, None)
     if first is None:
         raise BadInput("the file has a header row but no data rows")
+    check_cells(first.num_rows, first.num_columns, source.limits)  # before a plan is made per column
     plan = Plan.from_batch(first, keep_text=keep_text, decimal_comma_likely=source.delimiter == ";")
     n_cols = len(plan.names) - len(plan.drop)
     if n_cols < 2:
@@ -141,8 +144,9 @@ def _pump(source: Source, sink: Sink, keep_text: frozenset[str]) -> tuple[int, i
                        "If it has more, separate them with a comma, semicolon, tab or |")
     rows = 0
     for batch in chain([first], batches):
-        sink.put(plan.apply(batch))
         rows += batch.num_rows
+        check_cells(rows, n_cols, source.limits)
+        sink.put(plan.apply(batch))
     return rows, n_cols
 
 

@@ -1,9 +1,16 @@
-"""Reading an upload while it is still arriving: the receiving coroutine reports progress, a worker thread
-reads the file on disk as it grows, so parsing overlaps the transfer instead of waiting for it."""
+"""Reading an upload while it is still arriving: the receiving coroutine reports progress, a reader (a
+thread, or the parsing sandbox's child process) reads the file on disk as it grows, so parsing overlaps the
+transfer instead of waiting for it."""
 from __future__ import annotations
 
-import threading
+import multiprocessing
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+POLL_S = 0.002  # how often a waiting reader looks again; far below the time one slice takes to parse
+IDLE_S = 900.0  # a reader whose upload stopped growing this long gives up (its server may be gone)
+_ARRIVING, _COMPLETE, _FAILED = 0, 1, 2
 
 
 class UploadAborted(Exception):
@@ -11,48 +18,56 @@ class UploadAborted(Exception):
 
 
 class UploadProgress:
-    """Shared by the coroutine writing the file and the thread reading it."""
+    """Shared by the coroutine writing the file and the reader, which may be another process: the state is
+    in shared memory (one writer; a reader polls), so the object can be handed to a child process."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._filename: str | None = None
-        self._size = 0
-        self._ended = False
-        self._failed = False
+        ctx = multiprocessing.get_context("forkserver")
+        self._size = ctx.RawValue("q", 0)
+        self._state = ctx.RawValue("i", _ARRIVING)
+        self._name = ctx.RawArray("c", 1024)  # the validated filename, UTF-8 (at most 255 bytes)
+        self._named = ctx.RawValue("i", 0)
 
     def started(self, filename: str) -> None:
-        with self._cond:
-            self._filename = filename
-            self._cond.notify_all()
+        self._name.value = filename.encode()[:1023]
+        self._named.value = 1
 
     def grew(self, size: int) -> None:
-        with self._cond:
-            self._size = size
-            self._cond.notify_all()
+        self._size.value = size
 
     def end(self, *, ok: bool) -> None:
-        with self._cond:
-            if not self._ended:
-                self._ended, self._failed = True, not ok
-            self._cond.notify_all()
+        if self._state.value == _ARRIVING:
+            self._state.value = _COMPLETE if ok else _FAILED
+
+    @property
+    def complete(self) -> bool:
+        return self._state.value != _ARRIVING
 
     def wait_started(self) -> str:
-        with self._cond:
-            self._cond.wait_for(lambda: self._filename is not None or self._ended)
-            if self._failed or self._filename is None:
-                raise UploadAborted()
-            return self._filename
+        self._wait(lambda: bool(self._named.value))
+        if self._state.value == _FAILED or not self._named.value:
+            raise UploadAborted()
+        return self._name.value.decode("utf-8", "replace")
 
     def wait_for(self, size: int) -> int:
         """Block until `size` bytes are written or the upload is complete; the bytes available."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._size >= size or self._ended)
-            if self._failed:
-                raise UploadAborted()
-            return self._size
+        self._wait(lambda: self._size.value >= size)
+        if self._state.value == _FAILED:
+            raise UploadAborted()
+        return self._size.value
 
     def wait_complete(self) -> None:
         self.wait_for(1 << 62)
+
+    def _wait(self, ready: Callable[[], bool]) -> None:
+        last, since = -1, time.monotonic()
+        while self._state.value == _ARRIVING and not ready():
+            size = self._size.value
+            if size != last:
+                last, since = size, time.monotonic()
+            elif time.monotonic() - since > IDLE_S:
+                raise UploadAborted()
+            time.sleep(POLL_S)
 
 
 class GrowingFile:

@@ -21,6 +21,7 @@ import python_calamine as calamine
 from automl.errors import BadInput
 from automl.ingest.detect import HEAD_BYTES, OLE2, TextDialect, detect_format, read_head, sniff_text
 from automl.ingest.growing import GrowingFile, UploadProgress
+from automl.ingest.limits import ParseLimits, check_line, check_parquet, check_xlsx
 
 # Markers read as missing, in every column (strings included), as users expect from spreadsheets and R/pandas.
 NULL_VALUES = ["", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "null", "NULL", "Null", "None", "none",
@@ -68,12 +69,14 @@ class Source:
     progress: UploadProgress | None = None  # set while the file is still arriving
     encoding: str | None = None  # overrides the sniffed one after a retry
     ascii_head: bool = False
+    limits: ParseLimits = field(default_factory=ParseLimits)
 
     @classmethod
-    def open(cls, path: Path, filename: str, progress: UploadProgress | None = None) -> Source:
+    def open(cls, path: Path, filename: str, progress: UploadProgress | None = None, *,
+             limits: ParseLimits | None = None) -> Source:
         if progress is not None:
             progress.wait_for(HEAD_BYTES)
-        return cls(path, filename, detect_format(path, filename), progress=progress)
+        return cls(path, filename, detect_format(path, filename), progress=progress, limits=limits or ParseLimits())
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         if self.format == "csv":
@@ -81,8 +84,9 @@ class Source:
         if self.progress is not None:  # workbooks and Parquet are read whole, from their end
             self.progress.wait_complete()
         if self.format == "parquet":
+            check_parquet(self.path, self.filename, self.limits)
             return _parquet(self.path, self.filename)
-        return iter(_excel(self.path, self.filename).to_batches(max_chunksize=BATCH_ROWS))
+        return iter(_excel(self.path, self.filename, self.limits).to_batches(max_chunksize=BATCH_ROWS))
 
     def _csv(self) -> Iterator[pa.RecordBatch]:
         dialect = sniff_text(self.path, self.filename)
@@ -129,6 +133,7 @@ class Source:
             data = carry + chunk
             cut = len(data) if not chunk else data.rfind(b"\n") + 1
             body, carry = data[:cut], data[cut:]
+            check_line(len(carry), self.limits)
             if body.strip():
                 read = pacsv.ReadOptions(encoding=dialect.encoding, block_size=CSV_BLOCK,
                                          column_names=self.names or None)
@@ -179,6 +184,8 @@ def _parquet(path: Path, filename: str) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             yield _flat_parquet_batch(batch)
     except (pa.ArrowException, OSError) as exc:
+        if isinstance(exc, MemoryError):  # the sandbox's limit, reported as such
+            raise
         raise BadInput(f"{filename!r} is not a readable Parquet file: {exc}") from None
 
 
@@ -196,30 +203,36 @@ def _flat_parquet_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def _excel_rows(path: Path, filename: str, nrows: int | None = None) -> list[list[Any]]:
+def _excel_rows(path: Path, filename: str, limits: ParseLimits, nrows: int | None = None) -> list[list[Any]]:
     """The first sheet's non-empty rows (of its first `nrows`, when given), header first."""
-    if read_head(path, 8).startswith(OLE2) and filename.lower().endswith(".xlsx") and _encrypted(path):
+    ole2 = read_head(path, 8).startswith(OLE2)
+    if ole2 and filename.lower().endswith(".xlsx") and _encrypted(path):
         raise BadInput(_PASSWORD)
+    if not ole2 and filename.lower().endswith(".xlsx"):
+        check_xlsx(path, filename, limits)  # declared sizes and dimension, before calamine allocates
     try:
         workbook = calamine.CalamineWorkbook.from_path(str(path))
         rows = workbook.get_sheet_by_index(0).to_python(skip_empty_area=True, nrows=nrows)
     except calamine.PasswordError:
         raise BadInput(_PASSWORD) from None
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 - calamine raises many error types for damaged files
         raise BadInput(f"{filename!r} is not a readable Excel workbook (corrupt or not a workbook): {exc}") from None
     return [r for r in rows if any(v != "" for v in r)]
 
 
-def excel_header(path: Path, filename: str) -> list[str]:
+def excel_header(path: Path, filename: str, limits: ParseLimits | None = None) -> list[str]:
     """The column names of the first sheet, as `_excel` reads them, without converting its cells."""
-    rows = _excel_rows(path, filename, nrows=1000) or _excel_rows(path, filename)
+    limits = limits or ParseLimits()
+    rows = _excel_rows(path, filename, limits, nrows=1000) or _excel_rows(path, filename, limits)
     if not rows:
         raise BadInput("the first sheet of the workbook is empty")
     return [_cell_text(v).strip() for v in rows[0]]
 
 
-def _excel(path: Path, filename: str) -> pa.Table:
-    rows = _excel_rows(path, filename)
+def _excel(path: Path, filename: str, limits: ParseLimits) -> pa.Table:
+    rows = _excel_rows(path, filename, limits)
     if not rows:
         raise BadInput("the first sheet of the workbook is empty")
     header, body = rows[0], rows[1:]

@@ -13,12 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from automl.config import Settings
 from automl.db import Database
 from automl.db.models import ACTIVE, BatchPrediction, Dataset, Experiment
 from automl.errors import Conflict, NotFound
 from automl.ingest.filenames import UploadedFile
 from automl.ingest.growing import UploadProgress
 from automl.ingest.jsonable import jsonable
+from automl.ingest.limits import ParseLimits
 from automl.ingest.pipeline import Ingested, ingest_upload
 from automl.services import audit
 from automl.services.permissions import Principal
@@ -31,19 +33,27 @@ MAX_PREVIEW_ROWS = 1000
 Receiver = Callable[[Path, UploadProgress], Awaitable[UploadedFile]]
 
 
-async def upload_dataset(receive: Receiver, *, db: Database, storage: Storage, by: Principal) -> Dataset:
+def parse_limits(settings: Settings) -> ParseLimits:
+    """The limits on one untrusted file, from the settings (AUTOML_MAX_CELLS, AUTOML_PARSE_MEMORY_MB, ...)."""
+    return ParseLimits(max_cells=settings.max_cells, memory_mb=settings.parse_memory_mb,
+                       timeout_s=settings.parse_timeout_s)
+
+
+async def upload_dataset(receive: Receiver, *, db: Database, storage: Storage, by: Principal,
+                         limits: ParseLimits | None = None) -> Dataset:
     """Convert the file `receive(path, progress)` writes to Parquet with its profile, and record it.
 
     The receiver (the API's multipart reader) writes the client's bytes to `path`, reporting to `progress`;
-    parsing starts on a worker thread while they are still arriving, so the two overlap. Only the Parquet copy
-    is kept; on any failure no file and no row are left behind.
+    parsing starts in the parsing sandbox (a child process with memory and time limits, see
+    automl.ingest.sandbox) while they are still arriving, so the two overlap. Only the Parquet copy is kept; on
+    any failure no file and no row are left behind.
     """
     key = new_key()
     raw, parquet = storage.upload(key), storage.dataset(key)
     storage.hold(raw, parquet)  # the janitor keeps off files a request is writing
     raw.parent.mkdir(parents=True, exist_ok=True)
     progress = UploadProgress()
-    ingesting = asyncio.ensure_future(run_in_threadpool(ingest_upload, raw, progress, parquet))
+    ingesting = asyncio.ensure_future(run_in_threadpool(ingest_upload, raw, progress, parquet, limits))
     try:
         t0 = time.perf_counter()
         try:

@@ -176,3 +176,47 @@ def test_latin1_accents_only_after_an_ascii_head(tmp_path: Path, slice_bytes: in
     rows = [f"{i},plain" for i in range(20000)] + ["20000,São Paulo"]
     table = read_table(write(tmp_path, "l.csv", ("id,city\n" + "\n".join(rows) + "\n").encode("latin-1")), "l.csv")
     assert table["city"][20000].as_py() == "São Paulo"
+
+
+# -- limits known before allocation, and the parsing sandbox (issue 13, item 1) ---------------------------
+def test_the_limits_defaults_are_the_settings_defaults() -> None:
+    from automl.config import Settings
+    from automl.ingest.limits import ParseLimits
+    from automl.services.datasets import parse_limits
+
+    assert parse_limits(Settings(_env_file=None)) == ParseLimits()  # type: ignore[call-arg]
+
+
+def test_rows_times_columns_over_the_limit_is_refused_while_streaming(tmp_path: Path) -> None:
+    from automl.errors import TooLarge
+    from automl.ingest.convert import TableSink, convert
+    from automl.ingest.limits import ParseLimits
+
+    path = write(tmp_path, "x.csv", b"a,b,c\n" + b"1,2,3\n" * 1000)
+    convert(path, "x.csv", TableSink, limits=ParseLimits(max_cells=3000))
+    with pytest.raises(TooLarge, match="AUTOML_MAX_CELLS"):
+        convert(path, "x.csv", TableSink, limits=ParseLimits(max_cells=2999))
+    with pytest.raises(TooLarge, match="columns"):
+        convert(path, "x.csv", TableSink, limits=ParseLimits(max_columns=2))
+
+
+def test_a_reader_that_aborts_runs_out_of_memory_or_hangs_is_a_domain_error() -> None:
+    import os
+    import time
+
+    from automl.errors import TooLarge, Unprocessable
+    from automl.ingest import sandbox
+    from automl.ingest.limits import ParseLimits
+
+    limits = ParseLimits(memory_mb=1024, timeout_s=2)
+    assert sandbox.run(sum, [1, 2, 3], limits=limits) == 6
+    with pytest.raises(Unprocessable, match="SIGABRT"):
+        sandbox.run(os.abort, limits=limits)
+    with pytest.raises(TooLarge, match="1,024 MB"):
+        sandbox.run(bytearray, 4 << 30, limits=limits)
+    t0 = time.monotonic()
+    with pytest.raises(Unprocessable, match="2 s"):
+        sandbox.run(time.sleep, 60, limits=limits)
+    assert time.monotonic() - t0 < 10
+    with pytest.raises(BadInput, match="empty"):
+        sandbox.run(sniff_text, Path(os.devnull), "x.csv", limits=limits)
