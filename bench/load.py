@@ -61,29 +61,46 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue().encode()
 
 
-@contextmanager
-def server(data_dir: Path, *, database_url: str | None = None, log: Path | None = None) -> Iterator[str]:
-    """`automl serve --workers 1` on a free loopback port; the whole process group is stopped afterwards."""
+def start(data_dir: Path, *, database_url: str | None = None, log: Path | None = None
+          ) -> tuple[subprocess.Popen[bytes], str]:
+    """`automl serve --workers 1` on a free loopback port, in its own process group, once it is healthy."""
     port = free_port()
     env = {**os.environ, "AUTOML_DATA_DIR": str(data_dir), "AUTOML_LOG_LEVEL": "WARNING"}
     env.pop("AUTOML_DATABASE_URL", None)
     if database_url:
         env["AUTOML_DATABASE_URL"] = database_url
-    out = open(log or os.devnull, "ab")  # noqa: SIM115 - closed below, after the process
-    proc = subprocess.Popen([AUTOML, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log or os.devnull, "ab") as out:
+        proc = subprocess.Popen([AUTOML, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, base
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Signal the whole group (the API and its workers); SIGKILL whatever is left after 15 s."""
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    except ProcessLookupError:
+        pass
+
+
+@contextmanager
+def server(data_dir: Path, *, database_url: str | None = None, log: Path | None = None) -> Iterator[str]:
+    """`start`, and `stop` afterwards."""
+    proc, base = start(data_dir, database_url=database_url, log=log)
+    try:
         yield base
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        out.close()
+        stop(proc)
 
 
 def wait_healthy(base: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 120) -> None:
