@@ -183,3 +183,18 @@ def test_bombs_leave_a_real_server_small_and_serving(
                       "answers": report}))
     assert rss1 - rss0 < 150, (rss0, rss1)
     assert hwm - rss0 < 250, (rss0, hwm)  # the request bodies pass through; parsing happens elsewhere
+
+
+@pytest.mark.parametrize("name", ["row1_a1_xfd1048576.xlsx", "row1_a1_xfd1048576_no_dimension.xlsx",
+                                  "row5_whitespace_2gb.xlsx", "huge_declared_rows.parquet"])
+def test_batch_files_are_checked_in_the_sandbox(name: str, corpus: tuple[Path, dict[str, hostile_files.Expect]],
+                                                tmp_path: Path) -> None:
+    from automl.serving.batch import BatchInputError, check_columns, score_file
+
+    folder, _ = corpus
+    schema = [{"name": "x", "kind": "numeric"}]
+    with pytest.raises(BatchInputError):
+        check_columns(schema, folder / name, filename=name)
+    with pytest.raises(BatchInputError):
+        score_file(object(), schema, folder / name, tmp_path / "out.csv", filename=name, classifier=False)
+    assert list(tmp_path.iterdir()) == []

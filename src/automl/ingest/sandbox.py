@@ -15,7 +15,10 @@ import multiprocessing
 import os
 import resource
 import signal
+import sys
+import threading
 import time
+import types
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
@@ -32,6 +35,8 @@ _ERRORS: dict[str, type[DomainError]] = {
     c.__name__: c for c in (BadInput, TooLarge, Unprocessable, UnsupportedMedia)
 }
 _POLL_S = 0.05
+_START = threading.Lock()
+_NO_MAIN = types.ModuleType("__main__")  # see _start
 
 
 def warm() -> None:
@@ -50,7 +55,7 @@ def run(fn: Callable[..., T], *args: Any, limits: ParseLimits, progress: UploadP
     _CTX.set_forkserver_preload(_PRELOAD)
     receiver, sender = _CTX.Pipe(duplex=False)
     child = _CTX.Process(target=_child, args=(sender, limits, fn, args, kwargs), name="automl-parse", daemon=True)
-    child.start()
+    _start(child)
     sender.close()
     try:
         outcome = _wait(child, receiver, limits, progress)
@@ -61,6 +66,18 @@ def run(fn: Callable[..., T], *args: Any, limits: ParseLimits, progress: UploadP
         receiver.close()
         child.close()
     return _result(outcome, limits)
+
+
+def _start(child: Any) -> None:
+    """multiprocessing has each child re-run the parent's main script (for `automl serve`, the CLI: the whole
+    app, seconds of imports per upload); the readers need none of it, so the child is started without it."""
+    with _START:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = _NO_MAIN
+        try:
+            child.start()
+        finally:
+            sys.modules["__main__"] = main
 
 
 def _wait(child: Any, receiver: Connection, limits: ParseLimits, progress: UploadProgress | None) -> tuple[Any, ...]:

@@ -7,7 +7,8 @@ Columns named in `numeric` come out as float64, numbers read as the upload reads
 thousand separators as the file writes them, see `normalize.number_convention`); anything in them that is
 not a number is missing. CSV columns not in `numeric` stay the text in the file; Parquet and Excel
 columns keep the types the upload gives them. `column_names` reads only the header, to check a file
-before work is queued for it.
+before work is queued for it; `stage` writes what `read_batches` reads into a Parquet file (run both in the
+parsing sandbox for a file from a client: automl.ingest.sandbox).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 
 from automl.errors import BadInput
 from automl.ingest.detect import detect_format, sniff_text
+from automl.ingest.limits import ParseLimits, check_cells, check_parquet
 from automl.ingest.normalize import Plan, parse_numbers, settle_number_convention
 from automl.ingest.sources import Retype, Source, excel_header
 
@@ -27,27 +29,52 @@ MAX_ATTEMPTS = 12
 _UNSETTLED = "unsettled"
 
 
-def column_names(path: Path, filename: str) -> list[str]:
+def column_names(path: Path, filename: str, limits: ParseLimits | None = None) -> list[str]:
     """The file's column names as the upload names them (trimmed), reading only its header.
-    BadInput / UnsupportedMedia for a file the upload could not read."""
+    BadInput / UnsupportedMedia / TooLarge for a file the upload could not read."""
+    limits = limits or ParseLimits()
     fmt = detect_format(path, filename)
     if fmt == "csv":
         names = sniff_text(path, filename).header
     elif fmt == "parquet":
+        check_parquet(path, filename, limits)
         try:
             names = [n for n in pq.read_schema(path).names if not n.startswith("__index_level_")]
         except (pa.ArrowException, OSError) as exc:
             raise BadInput(f"{filename!r} is not a readable Parquet file: {exc}") from None
     else:
-        names = excel_header(path, filename)
+        names = excel_header(path, filename, limits)
     return [str(n).strip() for n in names]
 
 
-def read_batches(path: Path, filename: str, *, numeric: Collection[str] = ()) -> Iterator[pa.RecordBatch]:
+def stage(path: Path, filename: str, dest: Path, *, numeric: Collection[str] = (),
+          limits: ParseLimits | None = None) -> int:
+    """`read_batches` into the Parquet file `dest` (rows); TooLarge past `limits`. `dest` is read back with
+    `read_batches(dest, "x.parquet", numeric=numeric)` as the same rows."""
+    limits = limits or ParseLimits()
+    writer: pq.ParquetWriter | None = None
+    rows = 0
+    try:
+        for batch in read_batches(path, filename, numeric=numeric, limits=limits):
+            rows += batch.num_rows
+            check_cells(rows, batch.num_columns, limits)
+            if writer is None:
+                writer = pq.ParquetWriter(dest, batch.schema, compression="none")
+            elif batch.schema != writer.schema_arrow:
+                batch = pa.Table.from_batches([batch]).cast(writer.schema_arrow).to_batches()[0]
+            writer.write_batch(batch)
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
+
+
+def read_batches(path: Path, filename: str, *, numeric: Collection[str] = (),
+                 limits: ParseLimits | None = None) -> Iterator[pa.RecordBatch]:
     """The file's rows, batch by batch (see the module's docstring); no batch is empty. Raises BadInput /
     UnsupportedMedia, naming the problem, for anything the upload would refuse. When the reader has to
     start over (another encoding, quoted newlines met late), the rows already handed out are skipped."""
-    source = Source.open(path, filename)
+    source = Source.open(path, filename, limits=limits)
     if source.format == "csv":  # every column as text; `numeric` ones are parsed below, as the upload parses
         source.column_types = {name: pa.string() for name in sniff_text(path, filename).header}
     numbers = _Numbers(frozenset(numeric))

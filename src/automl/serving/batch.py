@@ -19,7 +19,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from automl.errors import DomainError
-from automl.ingest.stream import column_names, read_batches
+from automl.ingest import sandbox
+from automl.ingest.limits import ParseLimits
+from automl.ingest.stream import column_names, read_batches, stage
 from automl.serving.csvsafe import neutralise_table
 from automl.serving.predict import outputs
 
@@ -38,11 +40,13 @@ def missing_columns(schema: Sequence[dict[str, Any]], names: Sequence[str]) -> l
     return [c["name"] for c in schema if c.get("required", True) and c["name"] not in present]
 
 
-def check_columns(schema: Sequence[dict[str, Any]], path: Path, *, filename: str) -> None:
+def check_columns(schema: Sequence[dict[str, Any]], path: Path, *, filename: str,
+                  limits: ParseLimits | None = None) -> None:
     """Refuse, before it is queued, a file the upload's reader cannot open or that lacks a required column;
-    only the header is read."""
+    only the header is read, in the parsing sandbox (a workbook is opened whole to read its first row)."""
+    limits = limits or ParseLimits()
     try:
-        names = column_names(path, filename)
+        names = sandbox.run(column_names, path, filename, limits, limits=limits)
     except DomainError as exc:
         raise BatchInputError(str(exc.detail)) from None
     if missing := missing_columns(schema, names):
@@ -88,13 +92,24 @@ def score_file(
     classifier: bool,
     chunk_rows: int = CHUNK_ROWS,
     on_chunk: Callable[[int], None] | None = None,
+    limits: ParseLimits | None = None,
 ) -> int:
-    """Score `src` into the CSV `dest`; returns the number of rows. Raises BatchInputError for bad input."""
+    """Score `src` into the CSV `dest`; returns the number of rows. Raises BatchInputError for bad input.
+
+    The client's file is first read in the parsing sandbox into a Parquet file next to `dest` (numeric
+    columns as float64, the rest as the reader gives them), which is then scored: a hostile file costs its
+    job, never the worker."""
+    limits = limits or ParseLimits()
+    staged = dest.with_name(dest.name + ".staged.parquet")
+    numeric = [c["name"] for c in schema if c.get("kind") == "numeric"]
     try:
-        return _score(model, schema, src, dest, filename=filename, classifier=classifier, chunk_rows=chunk_rows,
-                      on_chunk=on_chunk)
+        sandbox.run(stage, src, filename, staged, numeric=numeric, limits=limits)
+        return _score(model, schema, staged, dest, filename=staged.name, classifier=classifier,
+                      chunk_rows=chunk_rows, on_chunk=on_chunk)
     except DomainError as exc:  # the reader's BadInput: what the upload would have said about this file
         raise BatchInputError(f"cannot read {filename}: {exc.detail}") from None
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 def _score(
