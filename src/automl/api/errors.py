@@ -2,12 +2,19 @@
 
 Validation errors echo the offending `input`, made safe first: never a password, never NaN or Infinity
 (Python's JSON reader takes them, JSON has none: they become the strings "NaN", "Infinity"), nothing that
-does not serialise, and nothing long. A request whose only errors are in its path (an id out of range, a
-word where an id goes) names nothing that exists: 404.
+does not serialise, and nothing long. No message names a server path: one under the data dir, the
+temporary dir, the working dir, the home dir or the Python install is cut to its file name. A request whose
+only errors are in its path (an id out of range, a word where an id goes) names nothing that exists: 404.
 """
 from __future__ import annotations
 
 import math
+import os
+import re
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -96,19 +103,45 @@ def safe_errors(errors: Any) -> list[dict[str, Any]]:
     return out
 
 
+@lru_cache(maxsize=8)
+def _server_paths(data_dir: str) -> re.Pattern[str]:
+    roots = {data_dir, str(Path(data_dir).resolve()), tempfile.gettempdir(), os.getcwd(), str(Path.home()),
+             sys.prefix, sys.base_prefix}
+    absolute = sorted({r.rstrip("/") for r in roots if r.startswith("/")} - {""}, key=len, reverse=True)
+    alternatives = "|".join(map(re.escape, absolute))
+    return re.compile(rf"(?:{alternatives})(?![\w.-])(?:/[^\s'\"(),;:]*)?")
+
+
+def without_paths(value: Any, data_dir: str) -> Any:
+    """`value` (a detail: text, or lists and dicts of it) with each server path cut to its last part."""
+    if isinstance(value, str):
+        return _server_paths(data_dir).sub(lambda m: Path(m.group(0)).name or "(server)", value)
+    if isinstance(value, dict):
+        return {k: without_paths(v, data_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_paths(v, data_dir) for v in value]
+    return value
+
+
+def _data_dir(request: Request) -> str:
+    settings = getattr(request.app.state, "settings", None)
+    return str(settings.data_dir) if settings is not None else os.getcwd()
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = safe_errors(exc.errors())
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = without_paths(safe_errors(exc.errors()), _data_dir(request))
         if errors and all(e.get("loc", ())[:1] == ["path"] for e in errors):
             names = ", ".join(f"{e['loc'][-1]} {e.get('input')!s:.40}" for e in errors)
             return JSONResponse({"detail": f"not found: no object has {names}"}, status_code=404)
         return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, Unavailable):
             headers = {"Retry-After": str(exc.retry_after_s)}
-        return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
+        detail = without_paths(json_safe(exc.detail), _data_dir(request))
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)

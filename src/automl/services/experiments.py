@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ def create_experiment(session: Session, storage: Storage, body: ExperimentCreate
     target = body.target_column
     if target not in profile:
         raise Unprocessable(f"Unknown target column {target!r}; the dataset's columns are: {_names(profile)}.")
+    warnings = _id_target(profile[target], target, allowed=body.allow_id_target)
     features = _features(body.feature_columns, target, profile)
     if body.problem_type not in PROBLEM_TYPES:
         raise Unprocessable(f"Unknown problem_type {body.problem_type!r}; use one of {', '.join(PROBLEM_TYPES)}.")
@@ -41,7 +43,7 @@ def create_experiment(session: Session, storage: Storage, body: ExperimentCreate
     exp = Experiment(
         name=body.name or f"{target} on {ds.name}", dataset_id=ds.id, target_column=target,
         feature_columns=features, problem_type=problem_type, metric=metric, time_budget_s=body.time_budget_s,
-        status=JobStatus.QUEUED, created_by_id=by.user_id,
+        status=JobStatus.QUEUED, created_by_id=by.user_id, summary={"warnings": warnings} if warnings else {},
     )
     session.add(exp)
     session.flush()
@@ -49,6 +51,18 @@ def create_experiment(session: Session, storage: Storage, body: ExperimentCreate
     exp.job = queue.enqueue(session, JobKind.EXPERIMENT, {"experiment_id": exp.id})
     session.flush()
     return exp
+
+
+def _id_target(column: dict[str, Any], target: str, *, allowed: bool) -> list[str]:
+    """A target of kind `id` (unique per row: a row number, a key) has nothing to learn: a regression on it
+    fits the row order. Refused unless the request says `allow_id_target`; then the summary warns."""
+    if column.get("kind") != "id":
+        return []
+    if not allowed:
+        raise Unprocessable(f"The target column {target!r} looks like an id (a distinct value per row); a model "
+                            "would learn the row order. Pick another target, or send allow_id_target: true.")
+    return [f"The target column {target!r} looks like an id (a distinct value per row); it was kept because the "
+            "request set allow_id_target."]
 
 
 def _names(profile: dict[str, Any], limit: int = 30) -> str:
@@ -72,7 +86,10 @@ def _features(requested: list[str] | None, target: str, profile: dict[str, Any])
 
 
 def _target_values(storage: Storage, ds: Dataset, target: str) -> pd.Series:
-    table = pq.read_table(storage.dataset(ds.storage_key), columns=[target])
+    try:
+        table = pq.read_table(storage.dataset(ds.storage_key), columns=[target])
+    except (OSError, pa.ArrowException):  # the message would name the server's file: say what it means instead
+        raise Conflict(f"Dataset {ds.id}'s stored file is missing or damaged; upload the data again.") from None
     return table.column(0).to_pandas()
 
 

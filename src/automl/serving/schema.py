@@ -34,23 +34,31 @@ class InputError(ValueError):
         self.problems = problems
 
 
+class _NotFinite(ValueError):
+    """An infinite number: refused in every numeric column, even one that reads words as missing."""
+
+
 def _to_float(value: Any) -> float:
-    """A number, a numeric string or null -> float (NaN for null); raises ValueError otherwise."""
+    """A number, a numeric string or null -> float (NaN for null and "NaN"); raises ValueError otherwise, and
+    for an infinite value ("inf", "-Infinity", 1e999): no model was trained on one, and float() takes them."""
     if value is None:
         return math.nan
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):  # the upload's missing markers read as missing here too
-        return math.nan if is_missing_marker(value) else float(value.strip())
-    raise ValueError
+    if isinstance(value, str) and is_missing_marker(value):  # the upload's missing markers read as missing
+        return math.nan
+    if not isinstance(value, int | float | str):
+        raise ValueError
+    number = float(value.strip() if isinstance(value, str) else value)
+    if math.isinf(number):
+        raise _NotFinite
+    return number
 
 
 def _to_float_or_missing(value: Any) -> float:
     """For a numeric column whose training data held words: those were missing values then, and are now."""
     try:
         return _to_float(value)
+    except _NotFinite:
+        raise
     except ValueError:
         if isinstance(value, str):
             return math.nan
