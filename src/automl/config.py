@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     session_max_hours: int = Field(168, ge=1, description="A session ends this long after sign-in, whatever happens.")
     log_level: str = "INFO"
     log_json: bool = False
+    secret_key: SecretStr | None = Field(None, description="Signs model artifacts (32+ chars); else data/secret.key.")
     model_cache_mb: int = Field(2048, ge=16, description="Memory budget of the in-process model cache.")
 
     @field_validator("allowed_hosts", mode="before")

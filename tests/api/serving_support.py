@@ -20,7 +20,7 @@ from sklearn.preprocessing import OneHotEncoder
 from automl.config import Settings
 from automl.db import Database
 from automl.db.models import Dataset, Experiment, TrainedModel
-from automl.engine import FittedModel, save_model
+from automl.engine import FittedModel, artifact_hmac, save_model, signing_key
 from automl.engine.kinds import coerce_frame
 from automl.jobs.worker import Worker
 from automl.storage import Storage, new_key
@@ -86,6 +86,7 @@ def add_model(settings: Settings, model: FittedModel, *, deployed_api: bool = Fa
         tm = TrainedModel(experiment=exp, candidate_key=f"{model.algorithm}-{key[:6]}", algorithm=model.algorithm,
                           cv_score=0.9, metrics={"roc_auc": 0.9}, input_schema=schema(),
                           classes=None if regression else ["no", "yes"], artifact_key=key, artifact_sha256=sha,
+                          artifact_hmac=artifact_hmac(signing_key(storage.root), sha, key),
                           artifact_size=path.stat().st_size, deployed_api=deployed_api, deployed_batch=deployed_batch)
         s.add(tm)
         s.flush()

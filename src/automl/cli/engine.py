@@ -10,12 +10,22 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from automl.engine import AutoML, EngineError, FitResult, load_model, save_model
+from automl.engine import AutoML, EngineError, FitResult, artifact_hmac, load_model, save_model, signing_key
 from automl.ingest import column_kinds, read_table
 from automl.ingest.jsonable import jsonable
 
 console = Console()
 LEADERBOARD = "leaderboard.json"
+
+
+def local_key() -> bytes:
+    """This installation's artifact key (AUTOML_SECRET_KEY, else `secret.key` in AUTOML_DATA_DIR): a model file
+    is predicted with only when it was signed with it, so a file swapped in the folder is never unpickled."""
+    from automl.config import get_settings
+
+    settings = get_settings()
+    secret = settings.secret_key
+    return signing_key(settings.data_dir, secret.get_secret_value() if secret else None)
 
 
 def read_frame(path: Path) -> pd.DataFrame:
@@ -54,13 +64,15 @@ def train_command(file: Path, target: str, time_budget: float, out: Path) -> Non
 
         result = AutoML(time_budget_s=time_budget, on_progress=on_progress).fit(df, target, kinds=kinds)
     console.print(_leaderboard_table(result))
-    entries = []
+    entries, key = [], local_key()
     for rank, m in enumerate(result.leaderboard, 1):
         path = out / f"{m.key}.joblib"
         sha = save_model(m.model, path)
+        mac = artifact_hmac(key, sha)
         path.with_name(path.name + ".sha256").write_text(sha + "\n")
+        path.with_name(path.name + ".hmac").write_text(mac + "\n")
         entries.append({
-            "rank": rank, "key": m.key, "algorithm": m.algorithm, "file": path.name, "sha256": sha,
+            "rank": rank, "key": m.key, "algorithm": m.algorithm, "file": path.name, "sha256": sha, "hmac": mac,
             "cv_score": m.cv_score, "metrics": m.metrics, "params": m.params, "fit_seconds": m.fit_seconds,
             "predict_ms_per_row": m.predict_ms_per_row, "feature_importance": m.feature_importance,
         })
@@ -73,24 +85,34 @@ def train_command(file: Path, target: str, time_budget: float, out: Path) -> Non
     console.print(f"Saved {len(entries)} model(s) to {out}; best: [bold]{result.best.key}[/bold]")
 
 
-def _recorded_sha256(model_path: Path) -> str:
-    sidecar = model_path.with_name(model_path.name + ".sha256")
+def _recorded(model_path: Path, field: str) -> str | None:
+    """The model's recorded `sha256` or `hmac`: its sidecar file, else its entry in leaderboard.json."""
+    sidecar = model_path.with_name(f"{model_path.name}.{field}")
     if sidecar.exists():
         return sidecar.read_text().strip()
     board = model_path.parent / LEADERBOARD
     if board.exists():
         for entry in json.loads(board.read_text())["models"]:
             if entry["file"] == model_path.name:
-                return entry["sha256"]
-    raise EngineError(f"No recorded sha256 for {model_path} (expected {sidecar.name} or {LEADERBOARD}).")
+                return entry.get(field)
+    return None
+
+
+def _recorded_sha256(model_path: Path) -> str:
+    sha = _recorded(model_path, "sha256")
+    if sha is None:
+        raise EngineError(f"No recorded sha256 for {model_path} (expected {model_path.name}.sha256 or {LEADERBOARD}).")
+    return sha
 
 
 def predict_command(model_path: Path, file: Path, out: Path) -> None:
-    """Score `file` with a saved model (sha256 verified first); write `prediction` and `proba_<class>` columns."""
+    """Score `file` with a saved model (its sha256 and its HMAC under this installation's key verified before it is
+    unpickled); write `prediction` and `proba_<class>` columns."""
     from automl.serving.csvsafe import neutralise_frame
 
     model_path = Path(model_path)
-    model = load_model(model_path, _recorded_sha256(model_path))
+    model = load_model(model_path, _recorded_sha256(model_path), key=local_key(),
+                       signature=_recorded(model_path, "hmac"))
     df = read_frame(Path(file))
     result = pd.DataFrame({"prediction": model.predict(df)}, index=df.index)
     if model.classes_ is not None:

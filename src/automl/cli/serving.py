@@ -111,3 +111,27 @@ def undeploy(
 ) -> None:
     """Undeploy a model (both targets unless --api or --batch); servers drop it within a few seconds."""
     _change(model_id, deploy=False, api=api, batch=batch)
+
+
+@model_app.command("sign")
+def sign(
+    model_ids: Annotated[list[int] | None, typer.Argument(help="Models to sign; default every unsigned one.")] = None,
+) -> None:
+    """Sign the artifacts of models trained before artifact signing, once their sha256 still matches: until
+    then they are refused before unpickling. Run it once after upgrading, on a data dir you trust."""
+    from automl.services.models import sign_unsigned
+    from automl.storage import Storage
+
+    settings = get_settings()
+    db = open_db()
+    try:
+        with db.session() as s:
+            outcomes = sign_unsigned(s, Storage(settings.data_dir), model_ids or None)
+    finally:
+        db.dispose()
+    for model_id, outcome in outcomes:
+        typer.echo(f"model {model_id}: {outcome}")
+    if not outcomes:
+        typer.echo("no unsigned model")
+    if any(o.endswith("not signed") for _, o in outcomes):
+        raise typer.Exit(1)

@@ -102,6 +102,7 @@ class TrainedModel(Base):
     classes: Mapped[list[Any] | None]
     artifact_key: Mapped[str] = mapped_column(String(64), unique=True)
     artifact_sha256: Mapped[str] = mapped_column(String(64))
+    artifact_hmac: Mapped[str | None] = mapped_column(String(64))  # under the server key; NULL = unsigned, refused
     artifact_size: Mapped[int] = mapped_column(default=0)
     deployed_api: Mapped[bool] = mapped_column(default=False)
     deployed_batch: Mapped[bool] = mapped_column(default=False)

@@ -1,6 +1,6 @@
 """The ML library: no web or database imports, usable on its own."""
 
-from automl.engine.artifacts import load_model, save_model
+from automl.engine.artifacts import artifact_hmac, load_model, save_model, signing_key
 from automl.engine.automl import AutoML
 from automl.engine.errors import ArtifactIntegrityError, EngineError
 from automl.engine.model import FittedModel
@@ -10,4 +10,5 @@ from automl.engine.task import METRICS, PROBLEM_TYPES, detect_problem_type, lead
 __all__ = [
     "AutoML", "FitResult", "ModelResult", "FittedModel", "EngineError", "detect_problem_type", "PROBLEM_TYPES",
     "METRICS", "leaderboard_key", "save_model", "load_model", "ArtifactIntegrityError",
+    "artifact_hmac", "signing_key",
 ]

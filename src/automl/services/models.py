@@ -1,4 +1,4 @@
-"""Trained models: read, list, deploy/undeploy (artifact sha256 checked), load for serving."""
+"""Trained models: read, list, deploy/undeploy (artifact sha256 and HMAC checked), load for serving, sign."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from automl.config import get_settings
 from automl.db.base import utcnow
 from automl.db.models import Experiment, TrainedModel
 from automl.errors import Conflict, NotFound
@@ -63,28 +64,59 @@ def artifact_path(storage: Storage, model: TrainedModel) -> Path:
     return storage.artifact(model.artifact_key)
 
 
+def server_key(storage: Storage) -> bytes:
+    """The key that signs artifacts: AUTOML_SECRET_KEY, else `secret.key` in the data dir (made once)."""
+    from automl.engine.artifacts import signing_key
+
+    secret = get_settings().secret_key
+    return signing_key(storage.root, secret.get_secret_value() if secret else None)
+
+
+def sign(storage: Storage, model: TrainedModel, sha256: str) -> str:
+    """The HMAC recorded with a model row for an artifact whose sha256 is `sha256`."""
+    from automl.engine.artifacts import artifact_hmac
+
+    return artifact_hmac(server_key(storage), sha256, model.artifact_key)
+
+
 def verify_artifact(storage: Storage, model: TrainedModel) -> Path:
-    """The artifact's path once its sha256 matches the recorded one; Conflict otherwise."""
+    """The artifact's path once its sha256 and HMAC match the recorded ones; Conflict otherwise."""
+    from automl.engine.artifacts import check_signature
+    from automl.engine.errors import ArtifactIntegrityError
+
     path = artifact_path(storage, model)
     if not path.exists():
         raise Conflict(f"model {model.id}: the artifact file is missing")
-    if sha256_file(path) != model.artifact_sha256:
+    sha = sha256_file(path)
+    if sha != model.artifact_sha256:
         raise Conflict(f"model {model.id}: the artifact's sha256 does not match the recorded one; not deployed")
+    try:
+        check_signature(server_key(storage), sha, model.artifact_hmac, context=model.artifact_key)
+    except ArtifactIntegrityError as exc:
+        raise Conflict(f"model {model.id}: {_unsigned(exc, model)}") from None
     return path
 
 
+def _unsigned(exc: Exception, model: TrainedModel) -> str:
+    reason = str(exc).lstrip(": ")
+    if model.artifact_hmac is None:
+        return f"{reason} (trained before artifacts were signed: `automl model sign {model.id}` signs it)"
+    return reason
+
+
 def load_for_serving(storage: Storage, model: TrainedModel) -> LoadedModel:
-    """Unpickle the artifact (after its sha256 check) and prepare its input validator."""
+    """Unpickle the artifact (after its sha256 and HMAC checks) and prepare its input validator."""
     from automl.engine.artifacts import load_model
     from automl.engine.errors import ArtifactIntegrityError
 
     path = artifact_path(storage, model)
     try:
-        fitted = load_model(path, model.artifact_sha256)
+        fitted = load_model(path, model.artifact_sha256, key=server_key(storage), signature=model.artifact_hmac,
+                            context=model.artifact_key)
     except FileNotFoundError:
         raise Conflict(f"model {model.id}: the artifact file is missing") from None
     except ArtifactIntegrityError as exc:
-        raise Conflict(f"model {model.id}: {exc}") from None
+        raise Conflict(f"model {model.id}: {_unsigned(exc, model)}") from None
     schema = model.input_schema or getattr(fitted, "input_schema", None) or []
     classes = getattr(fitted, "classes_", None)
     return LoadedModel(
@@ -92,6 +124,27 @@ def load_for_serving(storage: Storage, model: TrainedModel) -> LoadedModel:
         size_bytes=max(model.artifact_size, path.stat().st_size) * 4,  # unpickled and decompressed
         sha256=model.artifact_sha256, class_names=None if classes is None else [str(c) for c in classes],
     )
+
+
+def sign_unsigned(session: Session, storage: Storage, model_ids: list[int] | None) -> list[tuple[int, str]]:
+    """Sign the artifacts of models trained before signing (those named, or all unsigned ones) whose file still
+    matches the recorded sha256; (model id, outcome) for each. The caller commits."""
+    query = select(TrainedModel).order_by(TrainedModel.id)
+    query = query.where(TrainedModel.id.in_(model_ids)) if model_ids else query.where(
+        TrainedModel.artifact_hmac.is_(None))
+    outcomes = []
+    for model in session.scalars(query):
+        path = artifact_path(storage, model)
+        if model.artifact_hmac is not None:
+            outcomes.append((model.id, "already signed"))
+        elif not path.exists():
+            outcomes.append((model.id, "artifact file missing: not signed"))
+        elif sha256_file(path) != model.artifact_sha256:
+            outcomes.append((model.id, "sha256 does not match the recorded one: not signed"))
+        else:
+            model.artifact_hmac = sign(storage, model, model.artifact_sha256)
+            outcomes.append((model.id, "signed"))
+    return outcomes
 
 
 def warm(loaded: LoadedModel) -> None:

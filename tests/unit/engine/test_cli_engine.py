@@ -5,10 +5,20 @@ import pytest
 from sklearn.datasets import load_iris
 
 from automl.cli.engine import predict_command, train_command
+from automl.config import get_settings
 from automl.engine import ArtifactIntegrityError
 
 
-def test_train_then_predict(tmp_path) -> None:
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path, monkeypatch):
+    """The CLI signs and checks model files with this installation's key (in AUTOML_DATA_DIR)."""
+    monkeypatch.setenv("AUTOML_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_train_then_predict(tmp_path, monkeypatch) -> None:
     frame = load_iris(as_frame=True).frame
     frame["target"] = frame["target"].map({0: "a", 1: "b", 2: "c"})
     data = tmp_path / "iris.csv"
@@ -22,6 +32,13 @@ def test_train_then_predict(tmp_path) -> None:
     predict_command(best, data, preds)
     scored = pd.read_csv(preds)
     assert list(scored.columns) == ["prediction", "proba_a", "proba_b", "proba_c"] and len(scored) == 150
+    assert (tmp_path / "data" / "secret.key").exists() and len(board["models"][0]["hmac"]) == 64
+    monkeypatch.setenv("AUTOML_DATA_DIR", str(tmp_path / "elsewhere"))  # another installation's key
+    get_settings.cache_clear()
+    with pytest.raises(ArtifactIntegrityError, match="HMAC"):
+        predict_command(best, data, preds)
+    monkeypatch.setenv("AUTOML_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
     (best.with_name(best.name + ".sha256")).write_text("f" * 64)
     with pytest.raises(ArtifactIntegrityError):
         predict_command(best, data, preds)

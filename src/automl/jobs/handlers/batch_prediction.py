@@ -43,13 +43,14 @@ def run_batch_prediction(ctx: JobContext) -> None:
             return
         src, filename, old_output = input_path(ctx.storage, bp), bp.input_name, output_path(ctx.storage, bp)
         artifact, sha256, schema = ctx.storage.artifact(model.artifact_key), model.artifact_sha256, model.input_schema
+        signature = (model.artifact_hmac, model.artifact_key)
         bp.output_key, bp.error, bp.n_rows = None, None, None
 
     Storage.remove(old_output)  # a previous attempt that died half-way
     output_key = new_key()
     dest = ctx.storage.prediction(output_key, ".csv")
     try:
-        n_rows = _score(ctx, artifact, sha256, schema, src, dest, filename=filename)
+        n_rows = _score(ctx, artifact, sha256, schema, src, dest, filename=filename, signature=signature)
     except BatchInputError as exc:
         Storage.remove(dest)
         raise JobFailed(str(exc)) from None
@@ -69,15 +70,18 @@ def run_batch_prediction(ctx: JobContext) -> None:
 
 
 def _score(
-    ctx: JobContext, artifact: Path, sha256: str, schema: list[Any], src: Path, dest: Path, *, filename: str
+    ctx: JobContext, artifact: Path, sha256: str, schema: list[Any], src: Path, dest: Path, *, filename: str,
+    signature: tuple[str | None, str],
 ) -> int:
-    from automl.engine.artifacts import load_model
+    from automl.engine.artifacts import load_model, signing_key
     from automl.engine.errors import ArtifactIntegrityError
 
     if not src.exists():
         raise BatchInputError("the uploaded file is gone")
     try:
-        model = load_model(artifact, sha256)
+        secret = ctx.settings.secret_key
+        key = signing_key(ctx.storage.root, secret.get_secret_value() if secret else None)
+        model = load_model(artifact, sha256, key=key, signature=signature[0], context=signature[1])
     except (FileNotFoundError, ArtifactIntegrityError) as exc:
         raise BatchInputError(f"the model artifact cannot be used: {exc}") from None
     classifier = getattr(model, "classes_", None) is not None

@@ -35,13 +35,18 @@ def artifact_prefix(exp_id: int) -> str:
 
 
 def remove_orphan_artifacts(session: Session, storage: Storage, exp_id: int) -> int:
-    """Delete this experiment's artifact files that no model row references (an attempt killed mid-save)."""
+    """Delete this experiment's artifact files that no model row references (an attempt killed mid-save), and
+    the temporaries of artifacts killed mid-write (`.<key>.joblib.<random>.tmp`, see engine.artifacts)."""
     known = set(session.scalars(select(TrainedModel.artifact_key).where(TrainedModel.experiment_id == exp_id)))
     removed = 0
-    for path in storage.artifact("x").parent.glob(f"{artifact_prefix(exp_id)}*.joblib"):
+    folder = storage.artifact("x").parent
+    for path in folder.glob(f"{artifact_prefix(exp_id)}*.joblib"):
         if path.stem not in known:
             Storage.remove(path)
             removed += 1
+    for path in folder.glob(f".{artifact_prefix(exp_id)}*.joblib.*.tmp"):
+        Storage.remove(path)
+        removed += 1
     return removed
 
 
@@ -137,21 +142,25 @@ class _ModelRegistrar:
         self.ids: dict[str, int] = {}
 
     def __call__(self, result: Any) -> None:
-        from automl.engine import save_model
+        from automl.engine import artifact_hmac, save_model, signing_key
 
         if self.lost:
             return
         key = f"{artifact_prefix(self.exp_id)}{uuid.uuid4().hex}"
         path = self.ctx.storage.artifact(key)
         try:
-            sha = save_model(result.model, path)
+            sha = save_model(result.model, path)  # atomic: a temporary beside it, fsync, rename
+            secret = self.ctx.settings.secret_key
+            mac = artifact_hmac(signing_key(self.ctx.storage.root, secret.get_secret_value() if secret else None),
+                                sha, key)
             with self.ctx.db.session() as s:
                 if not self.ctx.owns_job(s):
                     self.lost = True
                     raise JobLost()
                 owner = select(Experiment.created_by_id).where(Experiment.id == self.exp_id).scalar_subquery()
                 row = TrainedModel(experiment_id=self.exp_id, candidate_key=result.key, artifact_key=key,
-                                   artifact_sha256=sha, artifact_size=path.stat().st_size, created_by_id=owner,
+                                   artifact_sha256=sha, artifact_hmac=mac, artifact_size=path.stat().st_size,
+                                   created_by_id=owner,
                                    **_model_fields(result))
                 s.add(row)
                 s.flush()
