@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from automl.api.deps import SessionDep, allow
+from automl.api.deps import Offset, SessionDep, allow
 from automl.schemas.accounts import AuditEntry
 from automl.services import audit
 from automl.services.permissions import Permission
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/audit", tags=["accounts"], dependencies=[allow(P
 def audit_log(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=32, description="An action or its prefix, e.g. `model.`")] = None,
 ) -> list[dict[str, object]]:

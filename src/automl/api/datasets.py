@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from automl.api.deps import DbDep, IdPath, PrincipalDep, SessionDep, SettingsDep, StorageDep, allow
+from automl.api.deps import DbDep, IdPath, Offset, PrincipalDep, SessionDep, SettingsDep, StorageDep, allow
 from automl.api.uploads import receive_upload
 from automl.errors import InsufficientStorage
 from automl.ingest import SUFFIXES
@@ -68,7 +68,7 @@ async def receive_or_507(request: Request, dest: Path, **kwargs: Any) -> Uploade
 def list_datasets(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DatasetList:
     rows, total = datasets.list_datasets(session, limit=limit, offset=offset)
     return DatasetList(items=[DatasetSummary.of(d) for d in rows], total=total)

@@ -96,3 +96,4 @@ def setup_link() -> Any:
 # -- ids: one range for every id a client sends (schemas/base.py says why); out of range in a path is a 404 ----
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="An id (1 to 2^31 - 1).")]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only those of this id (1 to 2^31 - 1).")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip (at most 2^31 - 1).")]

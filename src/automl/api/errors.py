@@ -128,7 +128,34 @@ def _data_dir(request: Request) -> str:
     return str(settings.data_dir) if settings is not None else os.getcwd()
 
 
+ERROR_DETAIL = {"anyOf": [
+    {"type": "string"},
+    {"type": "array", "items": {"type": "object", "required": ["msg"], "properties": {
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "msg": {"type": "string"}, "type": {"type": "string"}, "column": {"type": "string"}}}},
+], "title": "Detail", "description": "A message, or one entry per problem (where, what)."}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """/openapi.json says what a 422 really holds: FastAPI's validation list, or a service's message (a
+    string, or problems naming columns), all in the one `{"detail": ...}` shape."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if error is not None:
+                error["properties"]["detail"] = ERROR_DETAIL
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    _document_errors(app)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = without_paths(safe_errors(exc.errors()), _data_dir(request))

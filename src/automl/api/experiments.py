@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from automl.api.deps import DbDep, IdPath, IdQuery, PrincipalDep, SessionDep, StorageDep, allow
+from automl.api.deps import DbDep, IdPath, IdQuery, Offset, PrincipalDep, SessionDep, StorageDep, allow
 from automl.schemas.experiments import ExperimentCreate, ExperimentList, ExperimentPublic, LeaderboardRow, Queued
 from automl.services import experiments as svc
 from automl.services.experiment_events import event_stream
@@ -29,7 +29,7 @@ def list_experiments(
     session: SessionDep,
     dataset_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict:
     items, total = svc.list_experiments(session, dataset_id=dataset_id, limit=limit, offset=offset)
     return {"items": [svc.summary(e) for e in items], "total": total}
@@ -52,13 +52,24 @@ def cancel_experiment(exp_id: IdPath, session: SessionDep, storage: StorageDep, 
     return {**svc.public(session, exp), "cancel_requested": pending}
 
 
-@router.get("/{exp_id}/events", dependencies=READ)
-def experiment_events(exp_id: IdPath, request: Request, db: DbDep) -> StreamingResponse:
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"  # so /openapi.json documents what the route sends
+
+
+_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"type": "string", "enum": ["progress", "model", "leaderboard", "status"]},
+    "data": {"type": "string", "description": "JSON"}}}
+
+
+_EVENTS = {200: {"description": "Server-sent events", "content": {"text/event-stream": {"schema": _EVENT}}}}
+
+
+@router.get("/{exp_id}/events", dependencies=READ, response_class=EventStream, responses=_EVENTS)
+def experiment_events(exp_id: IdPath, request: Request, db: DbDep) -> EventStream:
     """Server-sent events: `progress`, `model` (a leaderboard row) and `status`; ends when the experiment does."""
     with db.session() as session:
         svc.get_experiment(session, exp_id)  # 404 before the stream starts
-    return StreamingResponse(
+    return EventStream(
         event_stream(db, exp_id, is_disconnected=request.is_disconnected),
-        media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from automl.api.deps import IdPath, IdQuery, PrincipalDep, SessionDep, StorageDep, allow
+from automl.api.deps import IdPath, IdQuery, Offset, PrincipalDep, SessionDep, StorageDep, allow
 from automl.schemas.models import BatchList, DeployRequest, ModelList, ModelPublic
 from automl.services import audit, export, models, predictions
 from automl.services.permissions import Permission
@@ -36,7 +36,7 @@ def list_models(
     deployed: bool | None = None,
     experiment_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, object]:
     rows, total = models.list_models(session, deployed=deployed, experiment_id=experiment_id, limit=limit,
                                      offset=offset)

@@ -35,7 +35,7 @@ class Progress(BaseModel):
 
 class LeaderboardRow(BaseModel):
     model_id: int
-    rank: int
+    rank: int | None  # None until the experiment ranks its models (ranked_models puts those last)
     algorithm: str
     cv_score: float | None
     metrics: dict[str, Any]
