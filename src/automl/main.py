@@ -25,11 +25,13 @@ from automl.api import (
     users,
 )
 from automl.api.authn import Authenticate
+from automl.api.bodylimit import LimitBody
 from automl.api.errors import install_error_handlers
 from automl.api.guard import Guard
 from automl.config import Settings, get_settings
 from automl.db import Database
 from automl.db.migrate import upgrade
+from automl.ingest import sandbox
 from automl.logging import configure_logging
 from automl.observability import TimingMiddleware
 from automl.services.exposure import decide
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.serving.start()
         janitor = Janitor(app.state.db, app.state.storage)  # orphaned files: swept now, then every 10 minutes
         janitor.start()
+        sandbox.warm()  # the parsing forkserver starts now, not on the first upload
         try:
             yield
         finally:
@@ -71,6 +74,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.exposure = exposure
     app.state.auth_enabled = exposure.auth
     install_error_handlers(app)
+    app.add_middleware(LimitBody, max_json_bytes=settings.max_json_mb << 20,  # inside authentication
+                       max_upload_bytes=settings.max_upload_mb << 20)
     app.add_middleware(Authenticate, enabled=exposure.auth)
     app.add_middleware(Guard, exposure=exposure)  # outside authentication: its refusals and headers cover all
     app.add_middleware(TimingMiddleware)
