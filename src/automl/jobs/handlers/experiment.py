@@ -196,7 +196,9 @@ def _finish(ctx: JobContext, exp_id: int, result: Any, ids: dict[str, int]) -> N
         exp = s.get(Experiment, exp_id)
         assert exp is not None
         exp.problem_type, exp.metric = result.problem_type, result.metric
-        exp.summary = jsonable({**result.summary, "best_model_id": ids.get(result.best.key)})
+        queued = list((exp.summary or {}).get("warnings", []))  # e.g. an id-like target, said at creation
+        warnings = queued + [w for w in result.summary.get("warnings", []) if w not in queued]
+        exp.summary = jsonable({**result.summary, "warnings": warnings, "best_model_id": ids.get(result.best.key)})
         for r in result.leaderboard:
             row = s.get(TrainedModel, ids[r.key]) if r.key in ids else None
             if row is not None and r.feature_importance and not row.feature_importance:
