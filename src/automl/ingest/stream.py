@@ -59,9 +59,10 @@ def stage(path: Path, filename: str, dest: Path, *, numeric: Collection[str] = (
             rows += batch.num_rows
             check_cells(rows, batch.num_columns, limits)
             if writer is None:
-                writer = pq.ParquetWriter(dest, batch.schema, compression="none")
-            elif batch.schema != writer.schema_arrow:
-                batch = pa.Table.from_batches([batch]).cast(writer.schema_arrow).to_batches()[0]
+                schema = batch.schema
+                writer = pq.ParquetWriter(dest, schema, compression="none")
+            elif batch.schema != schema:  # a later batch typed a column differently (e.g. all-null so far)
+                batch = pa.Table.from_batches([batch]).cast(schema).to_batches()[0]
             writer.write_batch(batch)
     finally:
         if writer is not None:

@@ -10,7 +10,7 @@ import pytest
 
 from automl.errors import BadInput, UnsupportedMedia
 from automl.ingest import read_table, sources
-from automl.ingest.stream import column_names, read_batches
+from automl.ingest.stream import column_names, read_batches, stage
 
 
 def write(tmp_path: Path, content: bytes) -> Path:
@@ -103,3 +103,17 @@ def test_unreadable_files_say_why(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="duplicate column names"):
         list(read_batches(write(tmp_path, b"a,a\n1,2\n"), "d.csv"))
     assert list(read_batches(write(tmp_path, b"a,b\n"), "h.csv")) == []
+
+
+def test_stage_keeps_the_first_batchs_types_when_a_later_batch_differs(tmp_path: Path) -> None:
+    """A text column empty for the first 300,000 rows reads as null there, then as text: the staged file
+    casts later batches to the first schema (a batch-scoring acceptance run of 1M rows failed on this)."""
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "s.csv"
+    with src.open("w") as f:
+        f.write("a,b,c\n")
+        f.writelines(f"{i},{i * 0.5},{'' if i < 300_000 else f'x{i}'}\n" for i in range(400_000))
+    assert stage(src, "s.csv", tmp_path / "o.parquet", numeric=["a", "b"]) == 400_000
+    table = pq.read_table(tmp_path / "o.parquet")
+    assert table.num_rows == 400_000 and table.column("c")[399_999].as_py() == "x399999"
