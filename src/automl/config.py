@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(1024, ge=1, description="Largest accepted upload, enforced while streaming.")
     max_json_mb: int = Field(64, ge=1, description="Largest JSON (non-upload) request body, enforced while reading.")
     max_cells: int = Field(200_000_000, ge=1, description="Largest accepted file in rows x columns (413 beyond).")
-    parse_memory_mb: int = Field(4096, ge=512, description="Address space of the child process parsing one file.")
+    parse_memory_mb: int = Field(16384, ge=512, description="Address space of the child process parsing one file.")
     parse_timeout_s: float = Field(300, gt=0, description="Wall clock for parsing one file, once it has arrived.")
     job_lease_s: float = Field(60, gt=0, description="How long a silent worker keeps a job.")
     dask_scheduler: str | None = Field(None, description="Dask scheduler address; unset = local processes.")

@@ -35,7 +35,7 @@ class ParseLimits:
 
     max_cells: int = 200_000_000  # rows x columns
     max_columns: int = 100_000
-    memory_mb: int = 4096  # address space of the parsing child (RLIMIT_AS)
+    memory_mb: int = 16384  # address space of the parsing child (RLIMIT_AS); at 4 GB Arrow's allocator crawls
     timeout_s: float = 300.0  # wall clock of the parsing child, counted once the file has arrived
     max_unzipped_mb: int = 2048  # an .xlsx's parts, decompressed, all together
     max_zip_ratio: int = 100  # decompressed / compressed, for any part over 1 MiB decompressed

@@ -46,6 +46,11 @@ def warm() -> None:
     from multiprocessing import forkserver
 
     forkserver.ensure_running()
+    run(_noop, limits=ParseLimits())  # the first child costs ~0.3 s more than the next ones: pay it now
+
+
+def _noop() -> None:
+    return None
 
 
 def run(fn: Callable[..., T], *args: Any, limits: ParseLimits, progress: UploadProgress | None = None,
