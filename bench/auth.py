@@ -14,35 +14,19 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from serving import ROOT, Client, build_model, percentile, record_model, synth
+from serving import Client, build_model, percentile, record_model, start_server, synth
 
 PASSWORD = "bench password 1"
 
 
 def start(data_dir: Path, auth: str) -> tuple[subprocess.Popen[bytes], int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "AUTOML_DATA_DIR": str(data_dir), "AUTOML_LOG_LEVEL": "WARNING", "AUTOML_AUTH": auth}
-    cmd = [str(Path(sys.executable).with_name("automl")), "serve", "--port", str(port), "--workers", "0"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if Client(port).request("GET", "/healthz")[0] == 200:
-                return proc, port
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("server did not start")
+    return start_server(data_dir, workers=0, env={"AUTOML_AUTH": auth})
 
 
 def add_admin(data_dir: Path) -> None:

@@ -126,12 +126,13 @@ def time_calls(fn: Any, n: int) -> list[float]:
     return out
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None
+                 ) -> tuple[subprocess.Popen[bytes], int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "AUTOML_DATA_DIR": str(data_dir), "AUTOML_LOG_LEVEL": "WARNING"}
-    cmd = [str(Path(sys.executable).with_name("automl")), "serve", "--port", str(port), "--workers", "1"]
+    env = {**os.environ, "AUTOML_DATA_DIR": str(data_dir), "AUTOML_LOG_LEVEL": "WARNING", **(env or {})}
+    cmd = [str(Path(sys.executable).with_name("automl")), "serve", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:

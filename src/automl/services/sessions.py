@@ -6,7 +6,6 @@ or disabling a user through this process forgets at once, through another within
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 import threading
 import time
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 from automl.db import Database
 from automl.db.base import utcnow
 from automl.db.models import User, UserSession
+from automl.services.apikeys import hash_key
 from automl.services.permissions import ROLE_PERMISSIONS, Kind, Principal, Role
 
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often per session
@@ -43,13 +43,10 @@ class Live:
     expires_at: datetime
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
 
 def open_session(session: Session, user: User, *, client: str | None, max_age: timedelta) -> Opened:
     secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    session.add(UserSession(user_id=user.id, token_hash=_digest(secret), csrf_token=csrf,
+    session.add(UserSession(user_id=user.id, token_hash=hash_key(secret), csrf_token=csrf,
                             client=client and client[:64], expires_at=utcnow() + max_age))
     return Opened(secret, csrf, int(max_age.total_seconds()))
 
@@ -74,14 +71,14 @@ class SessionStore:
     def cached(self, secret: str) -> Live | None:
         """A fresh cache hit, without touching the database (callable on the event loop)."""
         with self._lock:
-            hit = self._hits.get(_digest(secret))
+            hit = self._hits.get(hash_key(secret))
         if hit is None or time.monotonic() - hit[1] > self.ttl_s or not self._alive(hit[0], utcnow()):
             return None
         return hit[0]
 
     def lookup(self, secret: str) -> Live | None:
         """The live session behind this cookie, or None (unknown, ended, idle too long, past its limit)."""
-        digest = _digest(secret)
+        digest = hash_key(secret)
         now = utcnow()
         with self.db.session() as s:
             row = s.execute(

@@ -5,7 +5,6 @@ that does not exist still runs one hash verification, so timing does not tell wh
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from automl.db.base import utcnow
 from automl.db.models import SetupToken, User
 from automl.errors import BadInput, Conflict, NotFound, Unauthorized
+from automl.services.apikeys import hash_key
 from automl.services.permissions import Kind, Role
 
 HASHER = PasswordHash.recommended()  # Argon2id with pwdlib's defaults (m=64 MiB, t=3, p=4)
@@ -110,15 +110,12 @@ def has_users(session: Session) -> bool:
     return session.scalar(select(User.id).limit(1)) is not None
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
 
 def new_setup_token(session: Session) -> str:
     """A fresh first-admin link secret (earlier unused ones stop working)."""
     session.execute(update(SetupToken).where(SetupToken.used_at.is_(None)).values(used_at=utcnow()))
     secret = secrets.token_urlsafe(32)
-    session.add(SetupToken(token_hash=_digest(secret)))
+    session.add(SetupToken(token_hash=hash_key(secret)))
     return secret
 
 
@@ -126,7 +123,7 @@ def setup_token_valid(session: Session, secret: str) -> bool:
     if not secret or has_users(session):
         return False
     return session.scalar(select(SetupToken.id).where(
-        SetupToken.token_hash == _digest(secret), SetupToken.used_at.is_(None))) is not None
+        SetupToken.token_hash == hash_key(secret), SetupToken.used_at.is_(None))) is not None
 
 
 def create_first_admin(session: Session, secret: str, username: str, password: str) -> User:
@@ -134,7 +131,7 @@ def create_first_admin(session: Session, secret: str, username: str, password: s
     if not setup_token_valid(session, secret):
         raise Unauthorized("this setup link is invalid or was already used")
     spent = session.execute(update(SetupToken).where(  # only one of two concurrent requests spends it
-        SetupToken.token_hash == _digest(secret), SetupToken.used_at.is_(None)).values(used_at=utcnow()))
+        SetupToken.token_hash == hash_key(secret), SetupToken.used_at.is_(None)).values(used_at=utcnow()))
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         raise Unauthorized("this setup link is invalid or was already used")
     return create_user(session, username, password, Role.ADMIN.value)
