@@ -1,11 +1,17 @@
-"""Budgeted search: a portfolio of strong defaults ordered by value/cost, then Optuna TPE on the best families."""
+"""Budgeted search: a portfolio of strong defaults ordered by value/cost, then Optuna TPE on the best families.
+
+Candidates run through an executor (threads here, or tasks on a Dask cluster) and overlap: whenever fewer
+fold tasks are pending than the executor has slots, the next candidate's folds are submitted, so a free core
+or a free Dask worker never waits for the slowest fold of the candidate before. Tuning asks Optuna for
+several trials at once with a constant liar for the ones still running.
+"""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,9 +20,10 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from automl.engine.candidates import REGISTRY, Candidate, Params, TaskContext
+from automl.engine.executor import Executor
 from automl.engine.preprocess import ColumnPlan
 from automl.engine.task import Metric
-from automl.engine.validation import Fold, run_cv
+from automl.engine.validation import CVRun, Fold
 
 log = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -27,6 +34,7 @@ PORTFOLIO: tuple[tuple[str, int], ...] = (
     ("lightgbm", 1), ("random_forest", 0), ("hist_gradient_boosting", 0), ("lightgbm", 2), ("gradient_boosting", 0),
 )
 N_TUNED_FAMILIES = 2
+POLL_S = 0.25  # how often a wait for fold tasks looks at the stop flag and the budget
 
 
 @dataclass
@@ -53,11 +61,15 @@ class Search:
     deadline: Callable[[], float]  # moves earlier as finished models show how long evaluation takes
     on_finished: Callable[[Finished], None]
     should_stop: Callable[[], bool]
+    executor: Executor
     finished: list[Finished] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     _fold_seconds: dict[str, list[float]] = field(default_factory=dict)  # observed seconds per fold, by family
     _counters: dict[str, int] = field(default_factory=dict)
-    wasted: bool = False
+    _portfolio: list[tuple[str, int]] = field(default_factory=lambda: list(PORTFOLIO))
+    _studies: dict[str, optuna.Study] = field(default_factory=dict)
+    _tuned: int = 0  # tuning trials asked, to cycle through the best families
+    _failures: int = 0  # tuning trials in a row that were skipped or failed
 
     def remaining(self) -> float:
         return self.deadline() - time.monotonic()
@@ -66,15 +78,59 @@ class Search:
         return self.remaining() <= 0 or self.should_stop()
 
     def run(self) -> list[Finished]:
-        for family, i in PORTFOLIO:
-            if self.stopped():
-                break
-            cand = REGISTRY[family]
-            configs = cand.portfolio(self.ctx)
-            if i < len(configs):
-                self._try(cand, configs[i])
-        self._tune()
+        data = (self.executor.share(self.X), self.executor.share(self.y))
+        running: list[CVRun] = []
+        try:
+            while not self.stopped():
+                while sum(len(r.futures) for r in running) < self.executor.slots:
+                    proposal = self._propose()
+                    if proposal is None:
+                        break
+                    run = self._submit(data, *proposal)
+                    if run is not None:
+                        running.append(run)
+                if not running:
+                    break
+                pending = {f: r for r in running for f in r.futures}
+                for future in self.executor.wait(pending, timeout=POLL_S):
+                    self._absorb(pending[future], future)
+                running = [r for r in running if r.futures]
+        finally:
+            self.executor.cancel([f for r in running for f in r.futures])
+            for r in running:
+                self._tell(r, None)
         return self.finished
+
+    # --- what to try next ---
+
+    def _propose(self) -> tuple[Candidate, Params, optuna.Trial | None] | None:
+        """The next portfolio configuration, then tuning trials; None when there is nothing to start now."""
+        while self._portfolio:
+            family, i = self._portfolio.pop(0)
+            configs = REGISTRY[family].portfolio(self.ctx)
+            if i < len(configs) and self._affordable(REGISTRY[family]):
+                return REGISTRY[family], configs[i], None
+        families = self._best_families()
+        if not families or self._failures >= 3 * len(families):
+            return None  # with candidates still running, their results may yet name families to tune
+        for _ in families:
+            name = families[self._tuned % len(families)]
+            self._tuned += 1
+            if self._affordable(REGISTRY[name]):
+                trial = self._study(name).ask()
+                return REGISTRY[name], REGISTRY[name].suggest(trial, self.ctx), trial
+            self._failures += 1
+        return None
+
+    def _study(self, name: str) -> optuna.Study:
+        if name not in self._studies:
+            self._studies[name] = optuna.create_study(
+                direction=self.metric.direction,
+                sampler=optuna.samplers.TPESampler(seed=self.ctx.seed + len(self._studies), n_startup_trials=5,
+                                                   constant_liar=True),
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
+            )
+        return self._studies[name]
 
     def _fold_estimate(self, cand: Candidate) -> float | None:
         """Seconds per fold: this family's median so far, else the others' scaled by relative cost."""
@@ -85,51 +141,11 @@ class Search:
 
     def _affordable(self, cand: Candidate) -> bool:
         estimate = self._fold_estimate(cand)
-        return estimate is None or estimate * len(self.folds) < self.remaining()
-
-    def _try(self, cand: Candidate, params: Params, trial: optuna.Trial | None = None) -> Finished | None:
-        """None when skipped, failed or stopped; `self.wasted` says whether it was skipped or failed."""
-        self.wasted = True
-        if not self._affordable(cand):
+        rounds = -(-len(self.folds) // max(1, min(self.executor.slots, len(self.folds))))
+        ok = estimate is None or estimate * rounds < self.remaining()
+        if not ok:
             log.info("skipping %s: not expected to fit the remaining budget", cand.name)
-            return None
-        # one candidate may use at most half of what is left once something has finished
-        allowance = self.remaining() * (0.5 if self.finished else 0.6)
-        n_rounds = -(-len(self.folds) // self.ctx.n_jobs)
-
-        def keep_going(r: int, seen: np.ndarray, elapsed: float, oof: np.ndarray) -> bool:
-            if self.should_stop():
-                return False
-            # the first candidate always completes (its folds stop early at their deadlines instead)
-            if self.finished and elapsed / (r + 1) * (n_rounds - r - 1) > self.remaining():
-                return False
-            if trial is not None:
-                trial.report(self.metric(self.y[seen], oof[seen]), r)
-                return not trial.should_prune()
-            return True
-
-        try:
-            outcome = run_cv(
-                cand, params, self.ctx, self.plan, self.X, self.y, self.folds,
-                allowance=allowance, keep_going=keep_going,
-            )
-        except Exception as exc:  # one failing family must not sink the run
-            log.warning("candidate %s failed: %s", cand.name, exc)
-            self.errors.append(f"{cand.name}: {exc}")
-            return None
-        self._fold_seconds.setdefault(cand.name, []).append(outcome.seconds / len(outcome.pipelines))
-        self.wasted = False
-        if not outcome.complete:
-            return None
-        n = self._counters.get(cand.name, 0) + 1
-        self._counters[cand.name] = n
-        done = Finished(
-            key=f"{cand.name}_{n}", candidate=cand, params=params, cv_score=self.metric(self.y, outcome.oof),
-            oof=outcome.oof, pipelines=outcome.pipelines, fit_seconds=outcome.seconds,
-        )
-        self.finished.append(done)
-        self.on_finished(done)
-        return done
+        return ok
 
     def _best_families(self) -> list[str]:
         best: dict[str, float] = {}
@@ -140,29 +156,80 @@ class Search:
         ranked = sorted(best, key=lambda n: self.metric.loss(best[n]))
         return ranked[:N_TUNED_FAMILIES]
 
-    def _tune(self) -> None:
-        families = self._best_families()
-        if not families:
+    # --- running candidates ---
+
+    def _submit(self, data: tuple[object, object], cand: Candidate, params: Params,
+                trial: optuna.Trial | None) -> CVRun | None:
+        # one candidate may use at most half of what is left once something has finished
+        allowance = self.remaining() * (0.5 if self.finished else 0.6)
+        try:
+            return CVRun.submit(self.executor, data, cand, params, self.ctx, self.plan, self.folds,
+                                allowance=allowance, trial=trial)
+        except Exception as exc:  # e.g. the cluster went away: this candidate is lost, the search goes on
+            self._fail(cand, exc, trial)
+            return None
+
+    def _absorb(self, run: CVRun, future: object) -> None:
+        try:
+            res = run.absorb(future, self.folds)
+        except CancelledError:
             return
-        studies = {
-            name: optuna.create_study(
-                direction=self.metric.direction,
-                sampler=optuna.samplers.TPESampler(seed=self.ctx.seed + i, n_startup_trials=5),
-                pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
-            )
-            for i, name in enumerate(families)
-        }
-        failures = 0
-        for name in itertools.cycle(families):
-            if self.stopped() or failures >= 3 * len(families):
-                break
-            cand, study = REGISTRY[name], studies[name]
-            trial = study.ask()
-            params = cand.suggest(trial, self.ctx)
-            done = self._try(cand, params, trial)
-            if done is None:
-                failures = failures + 1 if self.wasted else 0  # a pruned trial is progress, not a failure
-                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            else:
-                failures = 0
-                study.tell(trial, done.cv_score)
+        except Exception as exc:  # one failing family must not sink the run
+            self._drop(run)
+            self._fail(run.candidate, exc, run.trial)
+            run.trial = None
+            return
+        self._fold_seconds.setdefault(run.candidate.name, []).append(res.seconds)
+        if run.complete:
+            self._finish(run)
+        elif not self._keep_going(run):
+            self._drop(run)
+            self._tell(run, None)
+
+    def _keep_going(self, run: CVRun) -> bool:
+        """Whether a candidate with some folds done should finish: budget, pruning, user stop."""
+        if self.should_stop():
+            return False
+        done = len(run.results)
+        # the first candidate always completes (its folds stop early at their deadlines instead)
+        if self.finished and run.elapsed / done * (run.n_folds - done) > self.remaining():
+            return False
+        if run.trial is not None:
+            run.trial.report(self.metric(self.y[run.seen], run.oof[run.seen]), done)
+            return not run.trial.should_prune()
+        return True
+
+    def _drop(self, run: CVRun) -> None:
+        self.executor.cancel(list(run.futures))
+        run.futures.clear()
+
+    def _fail(self, cand: Candidate, exc: Exception, trial: optuna.Trial | None) -> None:
+        log.warning("candidate %s failed: %s", cand.name, exc)
+        self.errors.append(f"{cand.name}: {exc}")
+        if trial is not None:
+            self._failures += 1
+            self._studies[cand.name].tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def _tell(self, run: CVRun, score: float | None) -> None:
+        """Close the run's trial: its score, or pruned (a pruned trial is progress, not a failure)."""
+        if run.trial is None:
+            return
+        study = self._studies[run.candidate.name]
+        if score is None:
+            study.tell(run.trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(run.trial, score)
+        self._failures = 0
+        run.trial = None
+
+    def _finish(self, run: CVRun) -> None:
+        cand = run.candidate
+        n = self._counters.get(cand.name, 0) + 1
+        self._counters[cand.name] = n
+        done = Finished(
+            key=f"{cand.name}_{n}", candidate=cand, params=run.params, cv_score=self.metric(self.y, run.oof),
+            oof=run.oof, pipelines=run.pipelines, fit_seconds=run.fit_seconds,
+        )
+        self._tell(run, done.cv_score)
+        self.finished.append(done)
+        self.on_finished(done)

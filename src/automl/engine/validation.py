@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,6 +13,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from automl.engine.candidates import Candidate, Params, TaskContext
+from automl.engine.executor import Executor
 from automl.engine.preprocess import ColumnPlan, build_preprocessor
 
 HOLDOUT_FRACTION = 0.2
@@ -62,55 +60,96 @@ def predict_internal(est: Any, X: Any, n_classes: int) -> np.ndarray:
     return out
 
 
-@dataclass
-class CVOutcome:
-    oof: np.ndarray
-    pipelines: list[Pipeline] = field(default_factory=list)
-    seconds: float = 0.0
-    complete: bool = False
-    pruned: bool = False
+@dataclass(frozen=True)
+class FoldResult:
+    index: int
+    pipeline: Pipeline
+    val_pred: np.ndarray  # predictions on the fold's validation rows, internal form
+    seconds: float  # the task's own fit + predict time, wherever it ran
+
+
+_pinned = False
 
 
 def fit_fold(
     candidate: Candidate, params: Params, ctx: TaskContext, plan: ColumnPlan, X: pd.DataFrame, y: np.ndarray,
-    fold: Fold, *, deadline: float,
-) -> Pipeline:
+    fold: Fold, *, index: int, deadline_at: float, pin_threads: bool = False,
+) -> FoldResult:
+    """Fit one fold and predict its validation rows; runs in a thread here or as a task on a Dask worker.
+
+    `deadline_at` is wall-clock time: monotonic clocks are per machine. A remote task pins its process's
+    BLAS/OpenMP pools to one thread once (the worker's threads are the parallelism); local runs are pinned
+    by the caller for the whole search.
+    """
+    global _pinned
+    if pin_threads and not _pinned:
+        threadpool_limits(limits=1)
+        _pinned = True
+    start = time.monotonic()
+    deadline = start + (deadline_at - time.time())
     train, val = fold
     prep = build_preprocessor(plan, candidate.style, target_type=ctx.target_type, n_rows=len(train), seed=ctx.seed)
     Xt = prep.fit_transform(X.iloc[train], y[train])
     Xv = prep.transform(X.iloc[val])
     model = candidate.fit(candidate.estimator(params, ctx), Xt, y[train], X_val=Xv, y_val=y[val], deadline=deadline)
-    return Pipeline([("prep", prep), ("model", model)])
+    pred = predict_internal(model, Xv, ctx.n_classes)
+    return FoldResult(index, Pipeline([("prep", prep), ("model", model)]), pred, time.monotonic() - start)
 
 
-def run_cv(
-    candidate: Candidate, params: Params, ctx: TaskContext, plan: ColumnPlan, X: pd.DataFrame, y: np.ndarray,
-    folds: list[Fold], *, allowance: float, keep_going: Callable[[int, np.ndarray, float, np.ndarray], bool],
-) -> CVOutcome:
-    """Fit folds `ctx.n_jobs` at a time in threads, each model single-threaded.
+@dataclass
+class CVRun:
+    """One candidate's k folds in flight: submitted together, absorbed as they finish (in any order)."""
 
-    Parallel folds beat multi-threaded models here: under CPU contention OpenMP's spin-waits made
-    LightGBM/XGBoost with 2 threads 10-30x slower than with 1. `keep_going(round, seen_mask,
-    elapsed, oof)` may stop between rounds (budget, pruning, user stop).
-    """
-    n_classes = ctx.n_classes
-    outcome = CVOutcome(oof=np.zeros((len(y), n_classes)) if n_classes else np.zeros(len(y)))
-    seen = np.zeros(len(y), dtype=bool)
-    rounds = [list(range(i, min(i + ctx.n_jobs, len(folds)))) for i in range(0, len(folds), ctx.n_jobs)]
-    start = time.monotonic()
-    # BLAS/OpenMP pools inside each fold would oversubscribe the cores the fold threads already use
-    with ThreadPoolExecutor(max_workers=ctx.n_jobs) as pool, threadpool_limits(limits=1):
-        for r, batch in enumerate(rounds):
-            deadline = start + allowance * (r + 1) / len(rounds)
-            fit_one = partial(fit_fold, candidate, params, ctx, plan, X, y, deadline=deadline)
-            pipes = list(pool.map(fit_one, [folds[i] for i in batch]))
-            for i, pipe in zip(batch, pipes, strict=True):
-                val = folds[i][1]
-                outcome.oof[val] = predict_internal(pipe, X.iloc[val], n_classes)
-                outcome.pipelines.append(pipe)
-                seen[val] = True
-            outcome.seconds = time.monotonic() - start
-            if r + 1 < len(rounds) and not keep_going(r, seen, outcome.seconds, outcome.oof):
-                return outcome
-    outcome.complete = True
-    return outcome
+    candidate: Candidate
+    params: Params
+    n_folds: int
+    n_jobs: int
+    oof: np.ndarray
+    seen: np.ndarray
+    trial: Any = None  # the optuna trial, when tuning
+    started: float = field(default_factory=time.monotonic)
+    results: dict[int, FoldResult] = field(default_factory=dict)
+    futures: dict[Any, int] = field(default_factory=dict)  # pending task -> fold index
+
+    @classmethod
+    def submit(
+        cls, executor: Executor, data: tuple[Any, Any], candidate: Candidate, params: Params, ctx: TaskContext,
+        plan: ColumnPlan, folds: list[Fold], *, allowance: float, trial: Any = None,
+    ) -> CVRun:
+        """`data` is (X, y) as `executor.share` returned them. Every fold gets `allowance` seconds from now."""
+        n = len(folds[0][0]) + len(folds[0][1])
+        run = cls(candidate, params, len(folds), ctx.n_jobs, trial=trial, seen=np.zeros(n, dtype=bool),
+                  oof=np.zeros((n, ctx.n_classes)) if ctx.n_classes else np.zeros(n))
+        deadline_at = time.time() + allowance
+        for i, fold in enumerate(folds):
+            future = executor.submit(fit_fold, candidate, params, ctx, plan, *data, fold, index=i,
+                                     deadline_at=deadline_at, pin_threads=executor.remote)
+            run.futures[future] = i
+        return run
+
+    def absorb(self, future: Any, folds: list[Fold]) -> FoldResult:
+        """Take a finished task's fold; raises what the task raised."""
+        self.futures.pop(future)
+        res: FoldResult = future.result()
+        val = folds[res.index][1]
+        self.oof[val] = res.val_pred
+        self.seen[val] = True
+        self.results[res.index] = res
+        return res
+
+    @property
+    def complete(self) -> bool:
+        return len(self.results) == self.n_folds
+
+    @property
+    def pipelines(self) -> list[Pipeline]:
+        return [self.results[i].pipeline for i in sorted(self.results)]
+
+    @property
+    def fit_seconds(self) -> float:
+        """The folds' compute time as wall time with `n_jobs` folds at once (what a refit estimate expects)."""
+        return sum(r.seconds for r in self.results.values()) / max(1, min(self.n_jobs, self.n_folds))
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from automl.db.base import utcnow
 from automl.db.models import Experiment, Job, JobStatus, TrainedModel
 from automl.ingest.jsonable import jsonable
+from automl.jobs.compute import experiment_executor
 from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobKind, JobLost, on_status, register
 from automl.storage import Storage
 
@@ -91,12 +92,13 @@ def run_experiment(ctx: JobContext) -> None:
     budget = max(1.0, spec["budget"] - spent - overhead_reserve(spec["budget"]))
     register_model = _ModelRegistrar(ctx, exp_id, spec["metric"])
     stop = lambda: ctx.should_stop() or register_model.lost  # noqa: E731
-    automl = AutoML(
-        time_budget_s=budget, metric=spec["metric"], problem_type=spec["problem_type"], seed=0,
-        on_progress=progress, on_model=register_model, should_stop=stop,
-    )
     try:
-        result = automl.fit(df, target=spec["target"], features=spec["features"], kinds=spec["kinds"])
+        with experiment_executor(ctx.settings, name=f"automl-e{exp_id}") as executor:
+            automl = AutoML(
+                time_budget_s=budget, metric=spec["metric"], problem_type=spec["problem_type"], seed=0,
+                on_progress=progress, on_model=register_model, should_stop=stop, executor=executor,
+            )
+            result = automl.fit(df, target=spec["target"], features=spec["features"], kinds=spec["kinds"])
     except EngineError as exc:
         _raise_if_stopped(ctx, register_model.lost)
         raise JobFailed(str(exc)) from None

@@ -1,0 +1,38 @@
+"""Where an experiment's fits run: local threads, or the Dask cluster named by `AUTOML_DASK_SCHEDULER`.
+
+The job's child process is the Dask client: it keeps the budget, progress, cancellation and the leaderboard,
+and the cluster's workers fit the folds. When the child ends (or is killed on cancel) the client goes with
+it, and the scheduler forgets every task the experiment still had.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from automl.config import Settings
+from automl.engine.executor import DaskExecutor
+from automl.jobs.registry import JobFailed
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 10
+
+
+@contextmanager
+def experiment_executor(settings: Settings, *, name: str) -> Iterator[DaskExecutor | None]:
+    """A DaskExecutor on the configured cluster, its tasks named after `name`; None for local threads."""
+    if not settings.dask_scheduler:
+        yield None
+        return
+    from distributed import Client
+
+    try:
+        client = Client(settings.dask_scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise JobFailed(f"The Dask scheduler at {settings.dask_scheduler} did not answer: {exc}") from None
+    log.info("training on dask", extra={"scheduler": settings.dask_scheduler, "task_prefix": name})
+    try:
+        yield DaskExecutor(client, prefix=name)
+    finally:
+        client.close(timeout=CONNECT_TIMEOUT_S)
