@@ -11,12 +11,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from automl.engine.candidates import TaskContext
 from automl.engine.dataprep import IMBALANCE_SHARE, PreparedData, prepare
 from automl.engine.ensemble import ensemble_selection, prune_for_speed
 from automl.engine.errors import EngineError
 from automl.engine.evaluate import TIMING_ROWS, Holdout, importance, model_result
+from automl.engine.executor import Executor, LocalExecutor
 from automl.engine.model import FittedModel
 from automl.engine.preprocess import ColumnPlan
 from automl.engine.refit import refit_members, refit_seconds
@@ -59,7 +61,9 @@ class AutoML:
         self, time_budget_s: float = 60, metric: str = "auto", problem_type: str = "auto", n_jobs: int = 2,
         seed: int = 0, on_progress: Callable[[str, float, str], None] | None = None,
         on_model: Callable[[ModelResult], None] | None = None, should_stop: Callable[[], bool] | None = None,
+        executor: Executor | None = None,
     ) -> None:
+        """`executor` runs the fold fits (e.g. a DaskExecutor on a cluster); default `n_jobs` local threads."""
         self.time_budget_s = float(time_budget_s)
         self.metric = metric
         self.problem_type = problem_type
@@ -68,6 +72,7 @@ class AutoML:
         self.on_progress = on_progress
         self.on_model = on_model
         self.should_stop = should_stop or (lambda: False)
+        self.executor = executor
         self._fraction = 0.0
 
     def _progress(self, stage: str, fraction: float, message: str) -> None:
@@ -97,16 +102,24 @@ class AutoML:
             y=data.y[test], metric=data.metric, problem_type=data.problem_type, classes=data.classes, seed=self.seed,
         )
         n_folds = n_folds_for(len(y))
-        ctx = _task_context(data, X, y, n_folds=n_folds, seed=self.seed, n_jobs=self.n_jobs)
+        executor = self.executor or LocalExecutor(self.n_jobs)
+        ctx = _task_context(data, X, y, n_folds=n_folds, seed=self.seed, n_jobs=executor.slots)
         plan = ColumnPlan.from_kinds(X, data.kinds)
         run = _Run(self, data, holdout, budget, refit=_RefitInputs(ctx, plan, X, y, n_folds))
         search = Search(
             ctx=ctx, plan=plan, X=X, y=y,
             folds=cv_folds(y, problem_type=data.problem_type, n_folds=n_folds, seed=self.seed), metric=data.metric,
             deadline=lambda: budget.search_deadline, on_finished=run.add, should_stop=self.should_stop,
+            executor=executor,
         )
         self._progress("searching", budget.elapsed() / budget.total, f"{n_folds}-fold CV on {len(y)} rows")
-        finished = search.run()
+        # BLAS/OpenMP pools inside each fold would oversubscribe the cores the fold threads already use
+        try:
+            with threadpool_limits(limits=1):
+                finished = search.run()
+        finally:
+            if executor is not self.executor:
+                executor.close()
         if not finished:
             raise EngineError("Training was stopped before any model finished.")
         if not self.should_stop():
