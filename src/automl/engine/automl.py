@@ -21,7 +21,7 @@ from automl.engine.evaluate import TIMING_ROWS, Holdout, importance, model_resul
 from automl.engine.executor import Executor, LocalExecutor
 from automl.engine.model import FittedModel
 from automl.engine.preprocess import ColumnPlan
-from automl.engine.refit import refit_members, refit_seconds
+from automl.engine.refit import Served, choose_served, member_seconds, refit_members, refit_seconds, refit_summary
 from automl.engine.results import FitResult, ModelResult
 from automl.engine.search import Finished, Search
 from automl.engine.task import Metric, leaderboard_key
@@ -30,6 +30,7 @@ from automl.engine.validation import cv_folds, holdout_split, n_folds_for, predi
 log = logging.getLogger(__name__)
 ENSEMBLE_SIZE = 10  # candidates offered to ensemble selection
 PER_FAMILY = 3  # of which at most this many from one family: tuned near-duplicates fit the OOF noise
+REFIT_TAIL = 0.05  # share of the budget left after the refit for timing and importance
 
 
 @dataclass
@@ -242,26 +243,18 @@ class _Run:
         weights, score = prune_for_speed([f.oof for f in top], r.y, metric, weights, [cost[f.key] for f in top])
         chosen = [(f, w) for f, w in zip(top, weights, strict=True) if w > 0]
         params: dict[str, Any] = {"weights": {f.key: round(float(w), 4) for f, w in chosen}}
-        # the members are refitted on every row, the holdout's included: it stays out of every choice,
-        # and the holdout figures are those of the same weights on the bagged fold models, which never
-        # saw it. The rows the holdout adds are worth most where rows are few or nearly repeat (panel
-        # data, memorising forests).
-        X_all = pd.concat([r.X, self.holdout.X], ignore_index=True)
-        y_all = np.concatenate([r.y, self.holdout.y])
-        refit = self._refittable(chosen, scale=len(y_all) / len(r.y))
-        # short of time, the members left out serve their first fold model: never the k-fold bags,
-        # which make every prediction k times slower
-        refitted = iter(refit_members(
-            [(f.candidate, f.params, f.pipelines) for f, _ in chosen if f.key in refit], r.ctx, r.plan, X_all, y_all,
-            deadline=self.budget.deadline - 0.1 * self.budget.total,
-        ) if refit else [])
-        pipes = [next(refitted) if f.key in refit else f.pipelines[0] for f, _ in chosen]
-        params["refit"] = "full" if len(refit) == len(chosen) else ("partial" if refit else "first fold")
-        model = self._model("weighted_ensemble", [(p, w) for p, (_, w) in zip(pipes, chosen, strict=True)])
-        # refitted members saw the holdout: their share of the holdout figures comes from their bags
+        served = self._serve(chosen, cost)
+        params["served"] = {f.key: m.card for (f, _), m in zip(chosen, served, strict=True)}
+        params["refit"] = refit_summary(served)
+        model = self._model("weighted_ensemble", [
+            (p, w / len(m.pipelines)) for m, (_, w) in zip(served, chosen, strict=True) for p in m.pipelines
+        ])
+        # refitted members saw the holdout: their share of the holdout figures comes from their bags, which
+        # they were checked to agree with; bags serve as measured; first fold models are measured themselves
         pred = sum(
-            w * (self.holdout_pred[f.key] if f.key in refit else predict_internal(p, self.holdout.X, self.n_classes))
-            for p, (f, w) in zip(pipes, chosen, strict=True)
+            w * (predict_internal(m.pipelines[0], self.holdout.X, self.n_classes) if m.kind == "first fold"
+                 else self.holdout_pred[f.key])
+            for m, (f, w) in zip(served, chosen, strict=True)
         )
         result = model_result(
             key="ensemble", algorithm="weighted_ensemble", params=params, cv_score=score,
@@ -282,10 +275,31 @@ class _Run:
     def n_classes(self) -> int:
         return 0 if self.data.classes is None else len(self.data.classes)
 
-    def _refittable(self, chosen: list[tuple[Finished, float]], *, scale: float) -> set[str]:
-        """The members whose refit fits before the deadline (with room for timing and importance),
-        heaviest first."""
-        r, left = self.refit, self.budget.deadline - 0.05 * self.budget.total - time.monotonic()
+    def _serve(self, chosen: list[tuple[Finished, float]], cost: dict[str, float]) -> list[Served]:
+        """What each member serves: its checked refit, else its bag or first fold model (refit.choose_served).
+
+        The members are refitted on every row, the holdout's included: it stays out of every choice, and the
+        holdout figures are those of the same weights on the bagged fold models, which never saw it. The rows
+        the holdout adds are worth most where rows are few or nearly repeat (panel data, memorising forests).
+        """
+        r = self.refit
+        X_all = pd.concat([r.X, self.holdout.X], ignore_index=True)
+        y_all = np.concatenate([r.y, self.holdout.y])
+        scale = len(y_all) / len(r.y)
+        # one deadline plans and stops the refit: what follows (timing, importance) keeps REFIT_TAIL
+        deadline = self.budget.deadline - REFIT_TAIL * self.budget.total
+        refit = self._refittable(chosen, scale=scale, deadline=deadline)
+        todo = [f for f, _ in sorted(chosen, key=lambda fw: -fw[1]) if f.key in refit]  # heaviest start first
+        outcomes = dict(zip([f.key for f in todo], refit_members(
+            [(f.candidate, f.params, f.pipelines) for f in todo], r.ctx, r.plan, X_all, y_all, deadline=deadline,
+            expected_s=[member_seconds(f.fit_seconds, r.n_folds, r.ctx.n_jobs) * scale for f in todo],
+            check_rows=np.arange(len(r.y)),  # the rows the bags were trained on
+        ) if todo else [], strict=True))
+        return choose_served([(f.pipelines, w, cost[f.key], outcomes.get(f.key)) for f, w in chosen])
+
+    def _refittable(self, chosen: list[tuple[Finished, float]], *, scale: float, deadline: float) -> set[str]:
+        """The members whose refit is expected to end before `deadline`, heaviest first."""
+        r, left = self.refit, deadline - time.monotonic()
         keep: list[Finished] = []
         for f, _ in sorted(chosen, key=lambda fw: -fw[1]):
             if refit_seconds([g.fit_seconds for g in [*keep, f]], r.n_folds, r.ctx.n_jobs) * scale < left:

@@ -32,7 +32,10 @@ def test_boosting_refit_uses_the_fold_models_rounds_on_all_rows(breast_cancer: p
     best = [p[-1].best_iteration_ for p in folds]
     assert all(0 < b < 5000 for b in best)  # they did stop early
 
-    (refitted,) = refit_members([(cand, params, folds)], ctx, plan, X, y, deadline=time.monotonic() + 60)
+    (refit,) = refit_members([(cand, params, folds)], ctx, plan, X, y, deadline=time.monotonic() + 60)
+    assert refit.ok and refit.reason == "" and refit.fitted_rounds == refit.rounds == refit_rounds(best)
+    refitted = refit.pipeline
+    assert refitted is not None
     model = refitted[-1]
     assert model.booster_.num_trees() == refit_rounds(best)
     assert model.n_features_in_ == X.shape[1]

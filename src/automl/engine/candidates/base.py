@@ -4,6 +4,7 @@ compile for serving; a registry refuses duplicates."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -45,6 +46,7 @@ class Candidate:
     style: ClassVar[str]  # preprocessing style, see preprocess.STYLES
     cost: ClassVar[float]  # wall time relative to LightGBM defaults on the same data
     tunable: ClassVar[bool] = True
+    rounds_param: ClassVar[str | None] = None  # the parameter that sets how many rounds (trees) a fit grows
 
     def algorithm_for(self, ctx: TaskContext) -> str:
         """The algorithm's name as users see it, which may depend on the task."""
@@ -70,6 +72,11 @@ class Candidate:
         """Parameters for a refit on all rows without a stopping set: families that stop early fit as many
         rounds as their fold models stopped at (a little more: the refit sees more rows)."""
         return {}
+
+    def fitted_rounds(self, est: Any) -> int | None:
+        """Rounds (or trees) the fitted `est` actually holds, to compare with the `rounds_param` it was given:
+        a fit stopped by its deadline holds fewer. None for families without rounds."""
+        return None
 
     def compile(self, est: Any) -> FastPredict | None:
         """This family's fitted model `est` as a fast predictor for serving (see fastpath.FastPredict), or
@@ -99,6 +106,32 @@ def compile_fitted(est: Any) -> FastPredict | None:
 
 def time_left(deadline: float) -> float:
     return deadline - time.monotonic()
+
+
+def grow_in_chunks(
+    est: BaseEstimator, X: Any, y: np.ndarray, *, param: str, grown: Callable[[Any], int], deadline: float,
+    first: int = 10, chunk: int = 50,
+) -> BaseEstimator:
+    """Fit `est` up to its `param` rounds by warm start: `first` rounds to time one, then chunks sized to what
+    is left before `deadline`. A chunk cannot be interrupted, so none is started that would not fit; a fit
+    stopped this way holds fewer rounds than asked (`grown(est)`), for the caller to see."""
+    target = est.get_params()[param]
+    est.set_params(warm_start=True, **{param: min(first, target)})
+    start = time.monotonic()
+    est.fit(X, y)
+    per_round = (time.monotonic() - start) / max(grown(est), 1)
+    while grown(est) < target:
+        fits = int(time_left(deadline) / max(per_round, 1e-6))
+        if fits < 1:
+            break
+        step = min(chunk, target - grown(est), fits)
+        asked, start = grown(est) + step, time.monotonic()
+        est.set_params(**{param: asked})
+        est.fit(X, y)
+        per_round = (time.monotonic() - start) / step
+        if grown(est) < asked:  # the estimator stopped by itself: more chunks would add nothing
+            break
+    return est.set_params(warm_start=False)
 
 
 def refit_rounds(best: list[int]) -> int:

@@ -28,6 +28,7 @@ class CatBoost(Candidate):
     algorithm = "catboost"
     style = "catboost"
     cost = 2.0
+    rounds_param = "iterations"
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         return [{"learning_rate": 0.08, "depth": 6, "l2_leaf_reg": 3.0}]
@@ -56,4 +57,7 @@ class CatBoost(Candidate):
     def fixed_rounds(self, fold_models: list[Any]) -> Params:
         best = [(m.get_best_iteration() or m.tree_count_ - 1) + 1 for m in fold_models]
         return {"iterations": refit_rounds(best), "early_stopping_rounds": None}
+
+    def fitted_rounds(self, est: Any) -> int | None:
+        return int(est.tree_count_)
 

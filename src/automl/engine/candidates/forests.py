@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 import numpy as np
@@ -11,7 +10,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 
-from automl.engine.candidates.base import Candidate, Params, TaskContext, register, time_left
+from automl.engine.candidates.base import Candidate, Params, TaskContext, grow_in_chunks, register
 from automl.engine.fastpath import FastPredict, FlatTrees, TreeNodes
 
 _FIRST_CHUNK = 10  # trees fitted before the deadline is consulted (they time one tree)
@@ -36,6 +35,7 @@ def leaf_floor(n_rows: int) -> int:
 
 class _Forest(Candidate):
     style = "tree"
+    rounds_param = "n_estimators"
     classes: tuple[type[Any], type[Any]]
     min_leaf: ClassVar[int]  # the default's smallest leaf, raised by leaf_floor on big data
 
@@ -67,21 +67,11 @@ class _Forest(Candidate):
         A chunk cannot be interrupted: on big data one chunk of 50 trees took longer than the
         candidate's whole allowance (1M rows: 121 s against ~50 s).
         """
-        target = est.get_params()["n_estimators"]
-        est.set_params(warm_start=True, n_estimators=min(_FIRST_CHUNK, target))
-        start = time.monotonic()
-        est.fit(X, y)
-        per_tree = (time.monotonic() - start) / est.n_estimators
-        while est.n_estimators < target:
-            fits = int(time_left(deadline) / max(per_tree, 1e-6))
-            if fits < 1:
-                break
-            step = min(_CHUNK, target - est.n_estimators, fits)
-            start = time.monotonic()
-            est.set_params(n_estimators=est.n_estimators + step)
-            est.fit(X, y)
-            per_tree = (time.monotonic() - start) / step
-        return est.set_params(warm_start=False)
+        return grow_in_chunks(est, X, y, param="n_estimators", grown=self.fitted_rounds, deadline=deadline,
+                              first=_FIRST_CHUNK, chunk=_CHUNK)
+
+    def fitted_rounds(self, est: Any) -> int | None:
+        return len(est.estimators_)
 
     def compile(self, est: Any) -> FastPredict | None:
         """The mean of the trees' leaf values (class shares normalised per leaf, as the trees' own

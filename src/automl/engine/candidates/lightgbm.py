@@ -47,6 +47,7 @@ class LightGBM(Candidate):
     algorithm = "lightgbm"
     style = "lightgbm"
     cost = 1.0
+    rounds_param = "n_estimators"
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         small = ctx.n_rows < 2000
@@ -90,6 +91,9 @@ class LightGBM(Candidate):
 
     def fixed_rounds(self, fold_models: list[Any]) -> Params:
         return {"n_estimators": refit_rounds([m.best_iteration_ or m.n_estimators_ for m in fold_models])}
+
+    def fitted_rounds(self, est: Any) -> int | None:
+        return int(est.n_estimators_)  # boosting iterations (num_trees() counts one tree per class and round)
 
     def compile(self, est: Any) -> FastPredict | None:
         """The booster on the float matrix (categoricals as codes), without the sklearn wrapper's checks;

@@ -17,7 +17,7 @@ from sklearn.ensemble import (
     HistGradientBoostingRegressor,
 )
 
-from automl.engine.candidates.base import Candidate, Params, TaskContext, register
+from automl.engine.candidates.base import Candidate, Params, TaskContext, grow_in_chunks, refit_rounds, register
 from automl.engine.fastpath import FastPredict, FlatTrees, TreeNodes
 
 
@@ -27,6 +27,7 @@ class GradientBoosting(Candidate):
     algorithm = "gradient_boosting"
     style = "tree"
     cost = 3.0
+    rounds_param = "n_estimators"
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         return [{"n_estimators": 300, "learning_rate": 0.1, "max_depth": 3, "subsample": 0.8}]
@@ -48,6 +49,13 @@ class GradientBoosting(Candidate):
     ) -> BaseEstimator:
         return est.fit(X, y, monitor=lambda *_: time.monotonic() > deadline)
 
+    def fixed_rounds(self, fold_models: list[Any]) -> Params:
+        """As many stages as the fold models kept, on every row: no internal stopping split."""
+        return {"n_estimators": refit_rounds([m.n_estimators_ for m in fold_models]), "n_iter_no_change": None}
+
+    def fitted_rounds(self, est: Any) -> int | None:
+        return int(est.n_estimators_)
+
 
 @register
 class HistGradientBoosting(Candidate):
@@ -55,6 +63,7 @@ class HistGradientBoosting(Candidate):
     algorithm = "hist_gradient_boosting"
     style = "nan_ok"
     cost = 0.7
+    rounds_param = "max_iter"
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         return [{"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20, "l2_regularization": 0.0}]
@@ -71,6 +80,22 @@ class HistGradientBoosting(Candidate):
         cls = HistGradientBoostingClassifier if ctx.is_classification else HistGradientBoostingRegressor
         extra = {"class_weight": "balanced"} if ctx.is_classification and ctx.balanced else {}
         return cls(**params, **extra, max_iter=500, early_stopping=True, n_iter_no_change=20, random_state=ctx.seed)
+
+    def fit(
+        self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray, deadline: float
+    ) -> BaseEstimator:
+        """Folds stop on scikit-learn's own validation split. A refit (fixed rounds, no stopping) grows its
+        iterations in chunks by warm start, which fits exactly what one call would, so that the deadline can
+        stop it between chunks: HistGradientBoosting takes no callback."""
+        if X_val is not None or est.get_params()["early_stopping"] is not False:
+            return est.fit(X, y)
+        return grow_in_chunks(est, X, y, param="max_iter", grown=self.fitted_rounds, deadline=deadline)
+
+    def fixed_rounds(self, fold_models: list[Any]) -> Params:
+        return {"max_iter": refit_rounds([m.n_iter_ for m in fold_models]), "early_stopping": False}
+
+    def fitted_rounds(self, est: Any) -> int | None:
+        return int(est.n_iter_)
 
     def compile(self, est: Any) -> FastPredict | None:
         """Baseline + the sum of each output's trees, then the link; without categorical splits."""

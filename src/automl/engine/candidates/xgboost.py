@@ -41,6 +41,7 @@ class XGBoost(Candidate):
     algorithm = "xgboost"
     style = "nan_ok"
     cost = 1.0
+    rounds_param = "n_estimators"
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         return [{"learning_rate": 0.1, "max_depth": 6, "min_child_weight": 1.0, "subsample": 0.8,
@@ -79,6 +80,9 @@ class XGBoost(Candidate):
         best = [m.best_iteration + 1 if getattr(m, "best_iteration", None) is not None else m.n_estimators
                 for m in fold_models]
         return {"n_estimators": refit_rounds(best)}
+
+    def fitted_rounds(self, est: Any) -> int | None:
+        return int(est.get_booster().num_boosted_rounds())
 
     def compile(self, est: Any) -> FastPredict | None:
         """`inplace_predict` on the dense matrix, up to the best iteration as `predict_proba` does."""
