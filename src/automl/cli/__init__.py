@@ -1,4 +1,4 @@
-"""The `automl` command: serve, worker, train, predict, user, apikey, model, db."""
+"""The `automl` command: serve, worker, train, predict, user, apikey, model, cluster, db."""
 from __future__ import annotations
 
 import os
@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from automl.cli.cluster import cluster_app
 from automl.cli.serving import apikey_app, model_app
 from automl.cli.users import user_app
 from automl.config import get_settings
@@ -18,6 +19,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(user_app, name="user")
 app.add_typer(model_app, name="model")
+app.add_typer(cluster_app, name="cluster")
 
 
 @app.command()
