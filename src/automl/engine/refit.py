@@ -31,8 +31,8 @@ from automl.engine.validation import predict_internal
 
 # How far a refit's predictions on the training rows may stray from its bag's: the R² of the refit's
 # predictions as predictions of the bag's (every class's probability, or the regression value). Healthy
-# refits of every family score 0.95-1.0 on real tables (tests/unit/engine/test_refit_checks.py); a
-# booster cut after its first round predicts little more than the prior and scores under 0.3.
+# refits of all nine families scored 0.949-1.0 on breast cancer, diabetes and wine (5 folds, portfolio
+# defaults); boosters cut after their first round, which predict little more than the prior, 0.07-0.22.
 MIN_AGREEMENT = 0.8
 CHECK_ROWS = 2000  # training rows the agreement is measured on (a sample: bags predict k times)
 # Serving a bag costs k model predictions for its member; a member that is not refitted serves its bag
@@ -67,8 +67,9 @@ def refit_members(
 
     Every member trains on all rows, without a stopping set: members that stop early fit as many rounds
     as their fold models stopped at (`Candidate.fixed_rounds`). Members of one style share a preprocessor.
-    `expected_s` are the members' expected refit seconds; `check_rows` the positions of the rows the bags
-    were trained on (default: all), where a refit's predictions are compared with its bag's.
+    `expected_s` are the members' expected refit seconds (without them every member starts); `check_rows`
+    the positions of the rows the bags were trained on (default: all), where a refit's predictions are
+    compared with its bag's.
 
     Why a hard deadline and a check rather than a refit without a deadline: the refit's time is an estimate
     (CV times scaled to more rows, two fits at a time on shared cores), and a refit that overran it would
@@ -77,7 +78,7 @@ def refit_members(
     (its fold models serve) instead of being served with fewer rounds than its bag was measured with.
     """
     ctx = replace(ctx, n_rows=len(y))
-    expected = expected_s if expected_s is not None else [0.0] * len(members)
+    expected = expected_s if expected_s is not None else [float("-inf")] * len(members)  # none: start every one
     rng = np.random.default_rng(ctx.seed)
     rows = np.arange(len(y)) if check_rows is None else np.asarray(check_rows)
     rows = np.sort(rng.choice(rows, CHECK_ROWS, replace=False)) if len(rows) > CHECK_ROWS else rows
