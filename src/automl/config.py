@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     log_json: bool = False
     secret_key: SecretStr | None = Field(None, description="Signs model artifacts (32+ chars); else data/secret.key.")
     model_cache_mb: int = Field(2048, ge=16, description="Memory budget of the in-process model cache.")
+    storage_url: str | None = Field(
+        None, description="Where datasets, artifacts and prediction files live: an fsspec URL (s3://bucket/prefix); "
+        "default the data dir.")
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="JSON object of fsspec options for AUTOML_STORAGE_URL (endpoint_url, ...).")
+    storage_cache_mb: int = Field(4096, ge=0, description="Local read cache of the object store (data dir/cache).")
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

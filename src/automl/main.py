@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             upgrade(settings.db_url)
         app.state.settings = settings
         app.state.db = Database(settings.db_url)
-        app.state.storage = Storage(settings.data_dir)
+        app.state.storage = Storage.from_settings(settings)
         app.state.serving = ServingRuntime(app.state.db, app.state.storage, settings,
                                            keys_required=exposure.keys_required)
         app.state.sessions = SessionStore(app.state.db, idle=timedelta(minutes=settings.session_idle_minutes))

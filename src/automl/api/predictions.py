@@ -6,10 +6,11 @@ path); validation, the model lookup (in-memory cache) and the CPU-bound predict 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Header, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from automl.api.bodylimit import discard_body
@@ -24,7 +25,7 @@ from automl.services import predictions
 from automl.services.apikeys import secret_from_headers
 from automl.services.permissions import Permission
 from automl.services.serving import ServingRuntime
-from automl.storage import new_key
+from automl.storage import Storage, new_key
 
 router = APIRouter(tags=["predictions"])
 JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -109,10 +110,26 @@ def get_batch(batch_id: IdPath, session: SessionDep) -> dict[str, object]:
 
 @router.get("/api/batch-predictions/{batch_id}/download", response_class=FileResponse,
             dependencies=[allow(Permission.WRITE)])
-def download_batch(batch_id: IdPath, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> FileResponse:
+def download_batch(batch_id: IdPath, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> Response:
     """CSV: the input columns, `prediction`, then `proba_<class>` per class (formulas neutralised)."""
-    path, name = predictions.download(session, storage, batch_id, by=principal)
-    return FileResponse(path, media_type="text/csv", filename=name)
+    key, name = predictions.download(session, storage, batch_id, by=principal)
+    return stored_file("predictions", key, storage=storage, suffix=predictions.OUTPUT, media_type="text/csv",
+                       filename=name)
+
+
+def stored_file(area: str, key: str, *, storage: Storage, suffix: str, media_type: str, filename: str) -> Response:
+    """A store object as an attachment, streamed: a FileResponse from a local folder, else chunks read from the
+    object store as the client takes them (never the whole object in memory)."""
+    if not storage.remote:
+        return FileResponse(storage.path(area, key, suffix), media_type=media_type, filename=filename)
+    size = storage.size(area, key, suffix=suffix)
+    if size is None:
+        raise NotFound(f"{filename}: the stored file is gone")
+    quoted = quote(filename)
+    disposition = (f'attachment; filename="{filename}"' if quoted == filename
+                   else f"attachment; filename*=utf-8''{quoted}")
+    return StreamingResponse(storage.iter_bytes(area, key, suffix=suffix), media_type=media_type,
+                             headers={"content-disposition": disposition, "content-length": str(size)})
 
 
 @router.delete("/api/batch-predictions/{batch_id}", status_code=204, dependencies=[allow(Permission.WRITE)])

@@ -81,7 +81,7 @@ def _change(model_id: int, *, deploy: bool, api: bool, batch: bool) -> None:
     try:
         with db.session() as s:
             if deploy:
-                row = models.deploy(s, Storage(settings.data_dir), None, model_id, by=CLI, **targets)
+                row = models.deploy(s, Storage.from_settings(settings), None, model_id, by=CLI, **targets)
             else:
                 row = models.undeploy(s, None, model_id, by=CLI, **targets)
             typer.echo(f"model {model_id}: api={'on' if row.deployed_api else 'off'} "
@@ -126,7 +126,7 @@ def sign(
     db = open_db()
     try:
         with db.session() as s:
-            outcomes = sign_unsigned(s, Storage(settings.data_dir), model_ids or None)
+            outcomes = sign_unsigned(s, Storage.from_settings(settings), model_ids or None)
     finally:
         db.dispose()
     for model_id, outcome in outcomes:

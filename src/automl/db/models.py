@@ -39,7 +39,8 @@ class Dataset(Base):
     storage_key: Mapped[str] = mapped_column(String(64), unique=True)  # generated; names the Parquet file
     source_format: Mapped[str] = mapped_column(String(16))
     size_bytes: Mapped[int]
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))  # of the uploaded file, as the client sent it
+    parquet_sha256: Mapped[str | None] = mapped_column(String(64))  # of the stored Parquet, checked on every read
     n_rows: Mapped[int]
     n_cols: Mapped[int]
     profile: Mapped[dict[str, Any]]  # {"columns": [...], "warnings": [...]}

@@ -86,7 +86,7 @@ def run_child(spec: ChildSpec, alive: Connection, result: Connection, stop: Even
     job = spec.job
     ctx = JobContext(
         job_id=job.id, kind=job.kind, payload=job.payload, attempt=job.attempt, db=db, settings=spec.settings,
-        storage=Storage(spec.settings.data_dir), report_progress=_progress_writer(db, job, spec.worker_id),
+        storage=Storage.from_settings(spec.settings), report_progress=_progress_writer(db, job, spec.worker_id),
         should_stop=stop.is_set, worker_id=spec.worker_id, claimed_at=spec.claimed_at,
     )
     try:

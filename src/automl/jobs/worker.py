@@ -58,7 +58,7 @@ class Worker:
         self.parent_pid = parent_pid  # embedded workers exit when `automl serve` goes away
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.db = Database(settings.db_url)
-        self.storage = Storage(settings.data_dir)
+        self.storage = Storage.from_settings(settings)
         self.lease_s = settings.job_lease_s
         self.renew_s = max(0.2, min(self.lease_s / 4, 10.0))
         self.running: dict[int, _Running] = {}

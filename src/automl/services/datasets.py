@@ -24,10 +24,11 @@ from automl.ingest.limits import ParseLimits
 from automl.ingest.pipeline import Ingested, ingest_upload
 from automl.services import audit
 from automl.services.permissions import Principal
-from automl.storage import Storage, new_key
+from automl.storage import ObjectCorrupt, Storage, new_key
 
 log = logging.getLogger(__name__)
 MAX_PREVIEW_ROWS = 1000
+PARQUET = ".parquet"
 
 
 Receiver = Callable[[Path, UploadProgress], Awaitable[UploadedFile]]
@@ -49,11 +50,12 @@ async def upload_dataset(receive: Receiver, *, db: Database, storage: Storage, b
     any failure no file and no row are left behind.
     """
     key = new_key()
-    raw, parquet = storage.upload(key), storage.dataset(key)
-    storage.hold(raw, parquet)  # the janitor keeps off files a request is writing
-    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw, parquet = storage.upload(key), storage.scratch(key, PARQUET)  # local scratch, then into the store
+    stored = storage.ref("datasets", key, PARQUET)
+    storage.hold(raw, parquet, stored)  # the janitor keeps off files a request is writing
     progress = UploadProgress()
     ingesting = asyncio.ensure_future(run_in_threadpool(ingest_upload, raw, progress, parquet, limits))
+    put = False
     try:
         t0 = time.perf_counter()
         try:
@@ -63,23 +65,29 @@ async def upload_dataset(receive: Receiver, *, db: Database, storage: Storage, b
             raise
         log.info("received %s (%d bytes) in %.2fs", upload.filename, upload.size, time.perf_counter() - t0)
         ingested = await ingesting
-        dataset = await run_in_threadpool(_record_upload, db, key, upload, ingested, by)  # off the event loop
+        Storage.remove(raw)  # before the Parquet's copy: on a full disk, space for it
+        put = True
+        sha = await run_in_threadpool(storage.put_file, "datasets", key, parquet, suffix=PARQUET)
+        dataset = await run_in_threadpool(_record_upload, db, key, upload, ingested, by, sha)  # off the event loop
         log.info("dataset %s uploaded: %s, %d rows x %d cols in %.2fs", dataset.id, upload.filename,
                  ingested.n_rows, ingested.n_cols, time.perf_counter() - t0)
         return dataset
     except BaseException:
         Storage.remove(parquet)
+        if put:
+            _delete_quietly(storage, [("datasets", f"{key}{PARQUET}")])
         raise
     finally:
         Storage.remove(raw)
-        storage.release(raw, parquet)
+        storage.release(raw, parquet, stored)
 
 
-def _record_upload(db: Database, key: str, upload: UploadedFile, ingested: Ingested, by: Principal) -> Dataset:
+def _record_upload(db: Database, key: str, upload: UploadedFile, ingested: Ingested, by: Principal,
+                   parquet_sha256: str) -> Dataset:
     with db.session() as session:
         dataset = Dataset(
-            name=upload.filename, storage_key=key, source_format=ingested.source_format,
-            size_bytes=upload.size, sha256=upload.sha256, n_rows=ingested.n_rows, n_cols=ingested.n_cols,
+            name=upload.filename, storage_key=key, source_format=ingested.source_format, size_bytes=upload.size,
+            sha256=upload.sha256, parquet_sha256=parquet_sha256, n_rows=ingested.n_rows, n_cols=ingested.n_cols,
             profile=ingested.profile, created_by_id=by.user_id,
         )
         session.add(dataset)
@@ -103,17 +111,22 @@ def get_dataset(session: Session, dataset_id: int) -> Dataset:
     return dataset
 
 
-def dataset_path(storage: Storage, dataset: Dataset) -> Path:
-    return storage.dataset(dataset.storage_key)
+def dataset_file(storage: Storage, dataset: Dataset) -> Path:
+    """A local copy of the dataset's Parquet whose sha256 matches the recorded one (NotFound / Conflict)."""
+    try:
+        return storage.local_copy("datasets", dataset.storage_key, dataset.parquet_sha256, suffix=PARQUET)
+    except FileNotFoundError:
+        raise NotFound(f"the stored data of dataset {dataset.id} is missing; upload it again") from None
+    except ObjectCorrupt:
+        log.error("dataset %s: the stored Parquet does not match its sha256", dataset.id)
+        raise Conflict(f"the stored data of dataset {dataset.id} is damaged (sha256 mismatch); upload it again"
+                       ) from None
 
 
 def preview(storage: Storage, dataset: Dataset, *, rows: int = 20) -> dict[str, Any]:
     """The first `rows` rows as records (JSON-safe values), read from the stored Parquet."""
     rows = max(0, min(rows, MAX_PREVIEW_ROWS))
-    try:
-        parquet = pq.ParquetFile(dataset_path(storage, dataset))
-    except FileNotFoundError:
-        raise NotFound(f"the stored data of dataset {dataset.id} is missing; upload it again") from None
+    parquet = pq.ParquetFile(dataset_file(storage, dataset))
     names = parquet.schema_arrow.names
     records: list[dict[str, Any]] = []
     if rows:
@@ -137,10 +150,10 @@ def delete_dataset(session: Session, storage: Storage, dataset_id: int, *, by: P
     if active:
         raise Conflict(f"dataset {dataset_id} is in use by experiment(s) {active} that are queued or running;"
                        " cancel them or wait until they finish")
-    files = [dataset_path(storage, dataset)]
+    files = [("datasets", f"{dataset.storage_key}{PARQUET}")]
     for experiment in experiments:
         for model in experiment.models:
-            files.append(storage.artifact(model.artifact_key))
+            files.append(("artifacts", f"{model.artifact_key}.joblib"))
             batches = session.scalars(select(BatchPrediction).where(BatchPrediction.model_id == model.id)).all()
             for batch in batches:
                 files.extend(_files_named(storage, batch.input_key, batch.output_key))
@@ -148,16 +161,23 @@ def delete_dataset(session: Session, storage: Storage, dataset_id: int, *, by: P
         session.delete(experiment)
     session.delete(dataset)
     audit.record(session, by, "dataset.delete", f"dataset {dataset_id} {dataset.name!r}")
-    session.commit()  # rows go first: a crash now leaves unreachable files, never rows without files
-    Storage.remove(*files)
+    session.commit()  # rows go first: a crash now leaves unreachable files (the janitor's), never rows without files
+    _delete_quietly(storage, files)
 
 
-def _files_named(storage: Storage, *keys: str | None) -> list[Path]:
-    """Files a batch prediction may own: its input and output, whatever suffix they were stored with."""
-    found: list[Path] = []
+def _files_named(storage: Storage, *keys: str | None) -> list[tuple[str, str]]:
+    """Objects a batch prediction may own: its input and output, whatever suffix they were stored with."""
+    found: list[tuple[str, str]] = []
     for key in keys:
         if key and key.isalnum():
-            for area in ("uploads", "predictions"):
-                found.extend((storage.root / area).glob(f"{key}*"))
+            found.extend((o.area, o.name) for o in storage.objects("predictions", prefix=key))
     return found
 
+
+def _delete_quietly(storage: Storage, objects: list[tuple[str, str]]) -> None:
+    """Delete store objects after their rows: one that cannot be deleted now is the janitor's later."""
+    for area, name in objects:
+        try:
+            storage.delete(area, name)
+        except Exception:  # noqa: BLE001 - the rows are gone already; an unreachable object is swept later
+            log.warning("could not delete %s/%s now; the janitor will", area, name, exc_info=True)

@@ -19,7 +19,7 @@ from automl.jobs.registry import JobKind
 from automl.schemas.experiments import ExperimentCreate
 from automl.services import audit
 from automl.services.permissions import Principal
-from automl.storage import Storage
+from automl.storage import ObjectCorrupt, Storage
 
 PROBLEM_TYPES = ("auto", "classification", "binary", "multiclass", "regression")
 UNUSABLE_KINDS = ("id", "constant")
@@ -87,8 +87,9 @@ def _features(requested: list[str] | None, target: str, profile: dict[str, Any])
 
 def _target_values(storage: Storage, ds: Dataset, target: str) -> pd.Series:
     try:
-        table = pq.read_table(storage.dataset(ds.storage_key), columns=[target])
-    except (OSError, pa.ArrowException):  # the message would name the server's file: say what it means instead
+        path = storage.local_copy("datasets", ds.storage_key, ds.parquet_sha256, suffix=".parquet")
+        table = pq.read_table(path, columns=[target])
+    except (OSError, pa.ArrowException, ObjectCorrupt):  # the message would name the server's file: say what it means
         raise Conflict(f"Dataset {ds.id}'s stored file is missing or damaged; upload the data again.") from None
     return table.column(0).to_pandas()
 

@@ -1,8 +1,10 @@
 """The janitor: removes files no row references, left by a crash (kill -9 mid-upload, a full disk, a child
-killed while writing an artifact), at start-up and then periodically.
+killed while writing an artifact), at start-up and then periodically: in the local scratch (`uploads/`) and in
+the store (the data folder's areas, or the object store's with AUTOML_STORAGE_URL).
 
-A file is removed only when all of these hold:
-- it is older than the grace period (`grace_s`, by modification time: a file being written keeps growing);
+A file or object is removed only when all of these hold:
+- it is older than the grace period (`grace_s`, by modification time: a file being written keeps growing, an
+  object appears whole when its upload completes; one whose store gives no time is kept);
 - no request of this process holds it (`Storage.hold`, for uploads in flight however slow their client);
 - no row references it: `uploads/` is transient (nothing references it), `datasets/` by `Dataset.storage_key`,
   `artifacts/` by `TrainedModel.artifact_key`, `predictions/` by a batch prediction's input or output key;
@@ -25,7 +27,7 @@ from sqlalchemy import select
 
 from automl.db import Database
 from automl.db.models import ACTIVE, BatchPrediction, Dataset, Experiment, TrainedModel
-from automl.storage import Storage
+from automl.storage import AREAS, Storage
 
 log = logging.getLogger(__name__)
 GRACE_S = 15 * 60.0
@@ -51,12 +53,7 @@ def referenced(db: Database) -> Referenced:
     return Referenced(datasets, artifacts, predictions, active)
 
 
-def _key(path: Path) -> str:
-    return path.name.split(".", 1)[0]
-
-
-def _orphan(area: str, path: Path, refs: Referenced) -> bool:
-    key = _key(path)
+def _orphan(area: str, key: str, refs: Referenced) -> bool:
     if area == "uploads":
         return True
     if area == "datasets":
@@ -69,33 +66,30 @@ def _orphan(area: str, path: Path, refs: Referenced) -> bool:
     return False
 
 
-def _old_files(root: Path, area: str, cutoff: float) -> list[Path]:
-    folder = root / area
-    if not folder.is_dir():
-        return []
-    out = []
-    for p in folder.iterdir():
-        try:
-            if p.is_file() and p.stat().st_mtime < cutoff:
-                out.append(p)
-        except FileNotFoundError:
-            continue
-    return out
-
-
-def sweep(db: Database, storage: Storage, *, grace_s: float = GRACE_S, temp_dir: Path | None = None) -> list[Path]:
-    """Remove the orphaned files older than `grace_s`; returns what was removed."""
+def sweep(db: Database, storage: Storage, *, grace_s: float = GRACE_S, temp_dir: Path | None = None) -> list[str]:
+    """Remove the orphaned files and objects older than `grace_s`; returns their names (`area/name`)."""
     cutoff = time.time() - grace_s
-    candidates = {area: _old_files(storage.root, area, cutoff) for area in ("uploads", "datasets", "artifacts",
-                                                                           "predictions")}
+    candidates = [o for area in AREAS for o in storage.objects(area) if o.mtime is not None and o.mtime < cutoff]
     refs = referenced(db)
     live = storage.live()
-    removed = [p for area, paths in candidates.items() for p in paths if p not in live and _orphan(area, p, refs)]
+    orphans = [o for o in candidates if o.ref not in live and _orphan(o.area, o.key, refs)]
+    removed = []
+    for o in orphans:
+        try:
+            if o.area == "uploads":
+                Storage.remove(Path(o.ref))
+            else:
+                storage.delete(o.area, o.name)
+        except (OSError, ValueError):
+            log.warning("janitor could not remove %s/%s", o.area, o.name, exc_info=True)
+            continue
+        removed.append(f"{o.area}/{o.name}")
     temp = temp_dir or Path(tempfile.gettempdir())
-    removed += [p for p in temp.glob("model-*.zip") if _older(p, cutoff)]
-    Storage.remove(*removed)
+    zips = [p for p in temp.glob("model-*.zip") if _older(p, cutoff)]
+    Storage.remove(*zips)
+    removed += [p.name for p in zips]
     if removed:
-        log.warning("janitor removed %d orphaned file(s)", len(removed), extra={"files": [p.name for p in removed]})
+        log.warning("janitor removed %d orphaned file(s)", len(removed), extra={"files": removed})
     return removed
 
 

@@ -17,7 +17,7 @@ from automl.services.permissions import Principal
 from automl.serving.cache import LoadedModel, ModelCache
 from automl.serving.predict import predict_rows
 from automl.serving.schema import InputValidator
-from automl.storage import Storage, sha256_file
+from automl.storage import ObjectCorrupt, Storage
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,19 @@ def list_models(
     return list(rows), total
 
 
-def artifact_path(storage: Storage, model: TrainedModel) -> Path:
-    return storage.artifact(model.artifact_key)
+ARTIFACT = ".joblib"
+
+
+def artifact_file(storage: Storage, model: TrainedModel) -> Path:
+    """A local copy of the model's artifact whose sha256 matches the recorded one; Conflict otherwise (the HMAC
+    is the caller's to check, before anything is unpickled)."""
+    try:
+        return storage.local_copy("artifacts", model.artifact_key, model.artifact_sha256, suffix=ARTIFACT)
+    except FileNotFoundError:
+        raise Conflict(f"model {model.id}: the artifact file is missing") from None
+    except ObjectCorrupt:
+        log.error("model %s: the stored artifact does not match its sha256", model.id)
+        raise Conflict(f"model {model.id}: the artifact's sha256 does not match the recorded one; not used") from None
 
 
 def server_key(storage: Storage) -> bytes:
@@ -80,18 +91,13 @@ def sign(storage: Storage, model: TrainedModel, sha256: str) -> str:
 
 
 def verify_artifact(storage: Storage, model: TrainedModel) -> Path:
-    """The artifact's path once its sha256 and HMAC match the recorded ones; Conflict otherwise."""
+    """A local copy of the artifact once its sha256 and HMAC match the recorded ones; Conflict otherwise."""
     from automl.engine.artifacts import check_signature
     from automl.engine.errors import ArtifactIntegrityError
 
-    path = artifact_path(storage, model)
-    if not path.exists():
-        raise Conflict(f"model {model.id}: the artifact file is missing")
-    sha = sha256_file(path)
-    if sha != model.artifact_sha256:
-        raise Conflict(f"model {model.id}: the artifact's sha256 does not match the recorded one; not deployed")
+    path = artifact_file(storage, model)
     try:
-        check_signature(server_key(storage), sha, model.artifact_hmac, context=model.artifact_key)
+        check_signature(server_key(storage), model.artifact_sha256, model.artifact_hmac, context=model.artifact_key)
     except ArtifactIntegrityError as exc:
         raise Conflict(f"model {model.id}: {_unsigned(exc, model)}") from None
     return path
@@ -109,7 +115,7 @@ def load_for_serving(storage: Storage, model: TrainedModel) -> LoadedModel:
     from automl.engine.artifacts import load_model
     from automl.engine.errors import ArtifactIntegrityError
 
-    path = artifact_path(storage, model)
+    path = artifact_file(storage, model)
     try:
         fitted = load_model(path, model.artifact_sha256, key=server_key(storage), signature=model.artifact_hmac,
                             context=model.artifact_key)
@@ -134,12 +140,14 @@ def sign_unsigned(session: Session, storage: Storage, model_ids: list[int] | Non
         TrainedModel.artifact_hmac.is_(None))
     outcomes = []
     for model in session.scalars(query):
-        path = artifact_path(storage, model)
         if model.artifact_hmac is not None:
             outcomes.append((model.id, "already signed"))
-        elif not path.exists():
+            continue
+        try:
+            storage.local_copy("artifacts", model.artifact_key, model.artifact_sha256, suffix=ARTIFACT)
+        except FileNotFoundError:
             outcomes.append((model.id, "artifact file missing: not signed"))
-        elif sha256_file(path) != model.artifact_sha256:
+        except ObjectCorrupt:
             outcomes.append((model.id, "sha256 does not match the recorded one: not signed"))
         else:
             model.artifact_hmac = sign(storage, model, model.artifact_sha256)

@@ -1,7 +1,6 @@
 """Predictions: the single-request path (validated, cached model, counted in memory) and batch jobs."""
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from automl.errors import (
     Unprocessable,
 )
 from automl.jobs import queue
-from automl.jobs.handlers.batch_prediction import input_path, output_path
+from automl.jobs.handlers.batch_prediction import OUTPUT, remove_files
 from automl.jobs.registry import JobKind
 from automl.observability import PREDICT_LATENCY, PREDICT_ROWS
 from automl.services import audit
@@ -108,17 +107,17 @@ def check_batch_deployed(db: Database, model_id: int) -> list[dict[str, Any]]:
 
 def submit_batch(db: Database, storage: Storage, model_id: int, received: Path, *, filename: str,
                  by: Principal) -> BatchPrediction:
-    """Take over the received upload, check its columns and queue a scoring job, all or nothing."""
-    key = new_key()
-    path = storage.prediction(key, ".input" + Path(filename).suffix.lower())
+    """Take over the received upload (into the store), check its columns and queue a scoring job, all or nothing."""
+    key, suffix = new_key(), ".input" + Path(filename).suffix.lower()
+    put = False
     try:
         schema = check_batch_deployed(db, model_id)
         try:
             check_columns(schema, received, filename=filename)
         except BatchInputError as exc:
             raise Unprocessable(str(exc)) from None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(received, path)
+        put = True
+        storage.put_file("predictions", key, received, suffix=suffix, cache=False)
         with db.session() as s:
             bp = BatchPrediction(model_id=model_id, input_name=filename[:255], input_key=key, created_by_id=by.user_id)
             s.add(bp)
@@ -127,7 +126,9 @@ def submit_batch(db: Database, storage: Storage, model_id: int, received: Path, 
             bp.job_id = queue.enqueue(s, JobKind.BATCH_PREDICTION, {"batch_prediction_id": bp.id}).id
         return bp
     except BaseException:
-        Storage.remove(received, path)
+        Storage.remove(received)
+        if put:
+            storage.delete("predictions", f"{key}{suffix}")
         raise
 
 
@@ -144,16 +145,16 @@ def list_batches(session: Session, model_id: int) -> list[BatchPrediction]:
     return list(session.scalars(query))
 
 
-def download(session: Session, storage: Storage, batch_id: int, *, by: Principal) -> tuple[Path, str]:
-    """The scored CSV and a download name; Conflict until the job has completed."""
+def download(session: Session, storage: Storage, batch_id: int, *, by: Principal) -> tuple[str, str]:
+    """The scored CSV's key in the store (`predictions/<key>.csv`) and a download name; Conflict until the job
+    has completed."""
     bp = get_batch(session, batch_id)
-    path = output_path(storage, bp)
-    if bp.status != JobStatus.COMPLETED or path is None:
+    if bp.status != JobStatus.COMPLETED or bp.output_key is None:
         raise Conflict(f"batch prediction {batch_id} is {bp.status}; the file is ready once it has completed")
-    if not path.exists():
+    if not storage.exists("predictions", bp.output_key, suffix=OUTPUT):
         raise NotFound(f"batch prediction {batch_id}: the scored file is gone")
     audit.record(session, by, "batch.download", f"batch {batch_id} of model {bp.model_id}")
-    return path, f"{Path(bp.input_name).stem or 'batch'}-predictions.csv"
+    return bp.output_key, f"{Path(bp.input_name).stem or 'batch'}-predictions.csv"
 
 
 def delete_batch(session: Session, storage: Storage, batch_id: int, *, by: Principal) -> None:
@@ -170,4 +171,4 @@ def delete_batch(session: Session, storage: Storage, batch_id: int, *, by: Princ
 def remove_batch_files(storage: Storage, batches: list[BatchPrediction]) -> None:
     """For whoever deletes models or experiments: the rows cascade, the files do not."""
     for bp in batches:
-        Storage.remove(input_path(storage, bp), output_path(storage, bp))
+        remove_files(storage, bp)

@@ -8,6 +8,8 @@ failed or was cancelled for good, so nothing is left behind.
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +22,24 @@ from automl.ingest.limits import ParseLimits
 from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobKind, on_status, register
 from automl.observability import PREDICT_ROWS
 from automl.serving.batch import BatchInputError, score_file
-from automl.storage import Storage, new_key
+from automl.storage import ObjectCorrupt, Storage, new_key
 
 log = logging.getLogger(__name__)
 
 
-def input_path(storage: Storage, bp: BatchPrediction) -> Path:
-    return storage.prediction(bp.input_key, ".input" + Path(bp.input_name).suffix.lower())
+OUTPUT = ".csv"
 
 
-def output_path(storage: Storage, bp: BatchPrediction) -> Path | None:
-    return storage.prediction(bp.output_key, ".csv") if bp.output_key else None
+def input_suffix(bp: BatchPrediction) -> str:
+    """The input object is `predictions/<input_key><suffix>`, keeping the client's file type."""
+    return ".input" + Path(bp.input_name).suffix.lower()
+
+
+def remove_files(storage: Storage, bp: BatchPrediction) -> None:
+    """Delete a batch's input and output objects from the store (gone already is fine)."""
+    storage.delete("predictions", f"{bp.input_key}{input_suffix(bp)}")
+    if bp.output_key:
+        storage.delete("predictions", f"{bp.output_key}{OUTPUT}")
 
 
 @register(JobKind.BATCH_PREDICTION)
@@ -41,48 +50,60 @@ def run_batch_prediction(ctx: JobContext) -> None:
         model = s.get(TrainedModel, bp.model_id) if bp is not None else None
         if bp is None or model is None:  # deleted meanwhile: nothing to do
             return
-        src, filename, old_output = input_path(ctx.storage, bp), bp.input_name, output_path(ctx.storage, bp)
-        artifact, sha256, schema = ctx.storage.artifact(model.artifact_key), model.artifact_sha256, model.input_schema
-        signature = (model.artifact_hmac, model.artifact_key)
+        src, filename, old_output = (bp.input_key, input_suffix(bp)), bp.input_name, bp.output_key
+        artifact = _Artifact(model.artifact_key, model.artifact_sha256, model.artifact_hmac)
+        schema = model.input_schema
         bp.output_key, bp.error, bp.n_rows = None, None, None
 
-    Storage.remove(old_output)  # a previous attempt that died half-way
+    storage = ctx.storage
+    if old_output:  # a previous attempt that died half-way
+        storage.delete("predictions", f"{old_output}{OUTPUT}")
     output_key = new_key()
-    dest = ctx.storage.prediction(output_key, ".csv")
+    dest = storage.scratch(output_key, OUTPUT)  # scored locally, then put into the store whole
+    put = False
     try:
-        n_rows = _score(ctx, artifact, sha256, schema, src, dest, filename=filename, signature=signature)
-    except BatchInputError as exc:
+        n_rows = _score(ctx, artifact, schema, src, dest, filename=filename)
+        put = True
+        storage.put_file("predictions", output_key, dest, suffix=OUTPUT, cache=False)
+    except BaseException as exc:
         Storage.remove(dest)
-        raise JobFailed(str(exc)) from None
-    except BaseException:
-        Storage.remove(dest)
+        if put:
+            storage.delete("predictions", f"{output_key}{OUTPUT}")
+        if isinstance(exc, BatchInputError):
+            raise JobFailed(str(exc)) from None
         raise
     with ctx.db.session() as s:
         bp = s.get(BatchPrediction, batch_id)
         model = s.get(TrainedModel, bp.model_id) if bp is not None else None
         if bp is None or model is None:
-            Storage.remove(dest, src)
+            storage.delete("predictions", f"{output_key}{OUTPUT}")
+            storage.delete("predictions", "".join(src))
             return
         bp.status, bp.n_rows, bp.output_key, bp.finished_at = JobStatus.COMPLETED, n_rows, output_key, utcnow()
         model.n_predictions = model.n_predictions + n_rows
     PREDICT_ROWS.labels(str(model.id), "batch").inc(n_rows)
-    Storage.remove(src)  # the scored file carries the input columns
+    storage.delete("predictions", "".join(src))  # the scored file carries the input columns
+
+
+@dataclass(frozen=True)
+class _Artifact:
+    key: str
+    sha256: str
+    hmac: str | None
 
 
 def _score(
-    ctx: JobContext, artifact: Path, sha256: str, schema: list[Any], src: Path, dest: Path, *, filename: str,
-    signature: tuple[str | None, str],
+    ctx: JobContext, artifact: _Artifact, schema: list[Any], src: tuple[str, str], dest: Path, *, filename: str,
 ) -> int:
     from automl.engine.artifacts import load_model, signing_key
     from automl.engine.errors import ArtifactIntegrityError
 
-    if not src.exists():
-        raise BatchInputError("the uploaded file is gone")
     try:
         secret = ctx.settings.secret_key
         key = signing_key(ctx.storage.root, secret.get_secret_value() if secret else None)
-        model = load_model(artifact, sha256, key=key, signature=signature[0], context=signature[1])
-    except (FileNotFoundError, ArtifactIntegrityError) as exc:
+        path = ctx.storage.local_copy("artifacts", artifact.key, artifact.sha256, suffix=".joblib")
+        model = load_model(path, artifact.sha256, key=key, signature=artifact.hmac, context=artifact.key)
+    except (FileNotFoundError, ArtifactIntegrityError, ObjectCorrupt) as exc:
         raise BatchInputError(f"the model artifact cannot be used: {exc}") from None
     classifier = getattr(model, "classes_", None) is not None
 
@@ -93,8 +114,13 @@ def _score(
 
     limits = ParseLimits(max_cells=ctx.settings.max_cells, memory_mb=ctx.settings.parse_memory_mb,
                          timeout_s=ctx.settings.parse_timeout_s)  # as services.datasets.parse_limits
-    return score_file(model, schema, src, dest, filename=filename, classifier=classifier, on_chunk=on_chunk,
-                      limits=limits)
+    with ExitStack() as stack:
+        try:
+            local = stack.enter_context(ctx.storage.fetched("predictions", src[0], suffix=src[1]))
+        except FileNotFoundError:
+            raise BatchInputError("the uploaded file is gone") from None
+        return score_file(model, schema, local, dest, filename=filename, classifier=classifier, on_chunk=on_chunk,
+                          limits=limits)
 
 
 @on_status(JobKind.BATCH_PREDICTION)
@@ -109,7 +135,7 @@ def mirror_status(session: Session, job: Job, storage: Storage | None) -> None:
         bp.status, bp.finished_at = job.status, utcnow()
         bp.error = job.error or str(job.status)
         if storage is not None:
-            Storage.remove(input_path(storage, bp), output_path(storage, bp))
+            remove_files(storage, bp)
         bp.output_key = None
     elif job.status == JobStatus.COMPLETED:  # the handler found nothing to do (row deleted meanwhile)
         bp.status, bp.finished_at = JobStatus.COMPLETED, bp.finished_at or utcnow()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -21,7 +22,7 @@ from automl.db.models import Experiment, Job, JobStatus, TrainedModel
 from automl.ingest.jsonable import jsonable
 from automl.jobs.compute import experiment_executor
 from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobKind, JobLost, on_status, register
-from automl.storage import Storage
+from automl.storage import ObjectCorrupt, Storage
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +37,23 @@ def artifact_prefix(exp_id: int) -> str:
 
 
 def remove_orphan_artifacts(session: Session, storage: Storage, exp_id: int) -> int:
-    """Delete this experiment's artifact files that no model row references (an attempt killed mid-save), and
-    the temporaries of artifacts killed mid-write (`.<key>.joblib.<random>.tmp`, see engine.artifacts)."""
+    """Delete this experiment's artifacts in the store that no model row references (an attempt killed mid-save),
+    and its local leftovers: artifacts being prepared in the scratch, temporaries of a write killed half-way
+    (`.<key>.joblib.<random>.tmp`, see engine.artifacts)."""
     known = set(session.scalars(select(TrainedModel.artifact_key).where(TrainedModel.experiment_id == exp_id)))
+    prefix = artifact_prefix(exp_id)
     removed = 0
-    folder = storage.artifact("x").parent
-    for path in folder.glob(f"{artifact_prefix(exp_id)}*.joblib"):
-        if path.stem not in known:
-            Storage.remove(path)
+    for obj in storage.objects("artifacts", prefix=prefix):
+        if obj.key not in known:
+            storage.delete("artifacts", obj.name)
             removed += 1
-    for path in folder.glob(f".{artifact_prefix(exp_id)}*.joblib.*.tmp"):
-        Storage.remove(path)
+    if not storage.remote:  # written in place before the scratch existed
+        for obj in storage.objects("artifacts", prefix=f".{prefix}"):
+            if obj.name.endswith(".tmp"):
+                storage.delete("artifacts", obj.name)
+                removed += 1
+    for obj in [*storage.objects("uploads", prefix=prefix), *storage.objects("uploads", prefix=f".{prefix}")]:
+        Storage.remove(Path(obj.ref))
         removed += 1
     return removed
 
@@ -115,7 +122,11 @@ def _raise_if_stopped(ctx: JobContext, lost: bool) -> None:
 
 
 def _start_clean(ctx: JobContext, exp_id: int) -> dict[str, Any]:
-    """Remove what an earlier (crashed or handed-back) attempt registered; return what the fit needs."""
+    """Remove what an earlier (crashed or handed-back) attempt registered; return what the fit needs.
+
+    The dataset comes three ways: `path`, a local copy whose sha256 matched the recorded one (via the read
+    cache when the store is remote); `url` with `storage_options`, for readers on other machines (Dask workers)
+    that open the stored Parquet themselves."""
     with ctx.db.session() as s:
         if not ctx.owns_job(s):
             raise JobLost()
@@ -123,8 +134,9 @@ def _start_clean(ctx: JobContext, exp_id: int) -> dict[str, Any]:
         if exp is None:
             raise JobFailed(f"Experiment {exp_id} no longer exists.")
         s.execute(delete(TrainedModel).where(TrainedModel.experiment_id == exp_id))
+        key, sha = exp.dataset.storage_key, exp.dataset.parquet_sha256
         spec = {
-            "path": ctx.storage.dataset(exp.dataset.storage_key), "target": exp.target_column,
+            "target": exp.target_column,
             "features": list(exp.feature_columns), "problem_type": exp.problem_type, "metric": exp.metric,
             "budget": float(exp.time_budget_s),
             "kinds": {c["name"]: c["kind"] for c in (exp.dataset.profile or {}).get("columns", [])
@@ -132,11 +144,22 @@ def _start_clean(ctx: JobContext, exp_id: int) -> dict[str, Any]:
         }
     with ctx.db.session() as s:
         remove_orphan_artifacts(s, ctx.storage, exp_id)
+    try:
+        spec["path"] = ctx.storage.local_copy("datasets", key, sha, suffix=".parquet")
+    except FileNotFoundError:
+        raise JobFailed("The dataset's stored file is missing; upload the data again.") from None
+    except ObjectCorrupt:
+        raise JobFailed("The dataset's stored file is damaged (its sha256 does not match); upload the data again."
+                        ) from None
+    spec["url"] = ctx.storage.url_of("datasets", key, ".parquet")
+    spec["storage_options"] = dict(ctx.storage.storage_options)
     return spec
 
 
 class _ModelRegistrar:
-    """on_model: save the artifact, then insert its row in one transaction (the file goes if the insert does)."""
+    """on_model: save the artifact, then insert its row in one transaction (the file goes if the insert does).
+
+    The artifact is written and hashed in the local scratch, then put into the store whole under its final key."""
 
     def __init__(self, ctx: JobContext, exp_id: int, metric: str) -> None:
         self.ctx, self.exp_id, self.metric = ctx, exp_id, metric
@@ -148,20 +171,24 @@ class _ModelRegistrar:
 
         if self.lost:
             return
+        storage = self.ctx.storage
         key = f"{artifact_prefix(self.exp_id)}{uuid.uuid4().hex}"
-        path = self.ctx.storage.artifact(key)
+        scratch = storage.scratch(key, ".joblib")
+        put = False
         try:
-            sha = save_model(result.model, path)  # atomic: a temporary beside it, fsync, rename
+            save_model(result.model, scratch)  # atomic: a temporary beside it, fsync, rename
+            size = scratch.stat().st_size
+            put = True
+            sha = storage.put_file("artifacts", key, scratch, suffix=".joblib")
             secret = self.ctx.settings.secret_key
-            mac = artifact_hmac(signing_key(self.ctx.storage.root, secret.get_secret_value() if secret else None),
-                                sha, key)
+            mac = artifact_hmac(signing_key(storage.root, secret.get_secret_value() if secret else None), sha, key)
             with self.ctx.db.session() as s:
                 if not self.ctx.owns_job(s):
                     self.lost = True
                     raise JobLost()
                 owner = select(Experiment.created_by_id).where(Experiment.id == self.exp_id).scalar_subquery()
                 row = TrainedModel(experiment_id=self.exp_id, candidate_key=result.key, artifact_key=key,
-                                   artifact_sha256=sha, artifact_hmac=mac, artifact_size=path.stat().st_size,
+                                   artifact_sha256=sha, artifact_hmac=mac, artifact_size=size,
                                    created_by_id=owner,
                                    **_model_fields(result))
                 s.add(row)
@@ -169,13 +196,18 @@ class _ModelRegistrar:
                 self.ids[result.key] = row.id
                 store_ranks(s, self.exp_id, self.metric)
         except JobLost:
-            Storage.remove(path)
+            self._discard(key, scratch, put)
         except IntegrityError:
-            Storage.remove(path)
+            self._discard(key, scratch, put)
             log.warning("model already registered", extra={"experiment_id": self.exp_id, "key": result.key})
         except BaseException:
-            Storage.remove(path)
+            self._discard(key, scratch, put)
             raise
+
+    def _discard(self, key: str, scratch: Path, put: bool) -> None:
+        Storage.remove(scratch)
+        if put:
+            self.ctx.storage.delete("artifacts", f"{key}.joblib")
 
 
 def _model_fields(result: Any) -> dict[str, Any]:
