@@ -15,6 +15,7 @@ ensemble too slow (`choose_served`); what each member serves, and why, goes on t
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,8 @@ from threadpoolctl import threadpool_limits
 from automl.engine.candidates import Candidate, Params, TaskContext
 from automl.engine.preprocess import ColumnPlan, build_preprocessor
 from automl.engine.validation import predict_internal
+
+log = logging.getLogger(__name__)
 
 # How far a refit's predictions on the training rows may stray from its bag's: the R² of the refit's
 # predictions as predictions of the bag's (every class's probability, or the regression value). Healthy
@@ -96,12 +99,16 @@ def refit_members(
                 return Refitted(None, f"not started: expected {seconds:.1f} s, {max(left, 0.0):.1f} s left")
             start = time.monotonic()
             prep, Xt = preps[candidate.style]
-            est = candidate.estimator(params, ctx).set_params(**candidate.fixed_rounds([p[-1] for p in folds]))
-            rounds = est.get_params()[candidate.rounds_param] if candidate.rounds_param else None
-            model = candidate.fit(est, Xt, y, X_val=None, y_val=None, deadline=deadline)
-            pipe = Pipeline([("prep", prep), ("model", model)])
-            return check_refit(pipe, folds, X_check, rounds=rounds, fitted_rounds=candidate.fitted_rounds(model),
-                               n_classes=ctx.n_classes, seconds=time.monotonic() - start)
+            try:
+                est = candidate.estimator(params, ctx).set_params(**candidate.fixed_rounds([p[-1] for p in folds]))
+                rounds = est.get_params()[candidate.rounds_param] if candidate.rounds_param else None
+                model = candidate.fit(est, Xt, y, X_val=None, y_val=None, deadline=deadline)
+                pipe = Pipeline([("prep", prep), ("model", model)])
+                return check_refit(pipe, folds, X_check, rounds=rounds, fitted_rounds=candidate.fitted_rounds(model),
+                                   n_classes=ctx.n_classes, seconds=time.monotonic() - start)
+            except Exception as e:  # the member's fold models fitted: they serve instead
+                log.warning("refit of %s failed: %s", candidate.name, e)
+                return Refitted(None, f"refit failed: {type(e).__name__}: {e}"[:300])
 
         with ThreadPoolExecutor(max_workers=ctx.n_jobs) as pool:
             return list(pool.map(fit_one, members, expected))

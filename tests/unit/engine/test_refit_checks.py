@@ -137,3 +137,19 @@ def test_served_members_fall_back_to_their_bag_while_it_is_affordable() -> None:
     assert refit_summary(served) == "partial"
     assert refit_summary(served[:1]) == "full"
     assert refit_summary(choose_served([(fold, 1.0, 1.0, None)])) == "none"  # type: ignore[list-item]
+
+
+def test_a_refit_that_raises_is_recorded_not_raised(
+    breast_cancer: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    X, y, plan = _frame(breast_cancer)
+    ctx = TaskContext(problem_type="binary", n_classes=2, n_rows=len(y) * 2 // 3, n_features=X.shape[1], n_jobs=1)
+    folds = _bag("lightgbm", X, y, plan, ctx)
+    cand = REGISTRY["lightgbm"]
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(type(cand), "fit", broken)
+    (failed,) = refit_members([(cand, cand.portfolio(ctx)[0], folds)], ctx, plan, X, y, deadline=time.monotonic() + 60)
+    assert not failed.ok and failed.reason == "refit failed: MemoryError: out of memory"
