@@ -25,8 +25,9 @@ def scheduler_command(host: str, port: int) -> list[str]:
 
 
 def worker_command(address: str, *, name: str, nthreads: int, memory_limit: str) -> list[str]:
+    # --preload: the engine is imported once at start, not by the first task of the first experiment
     return [sys.executable, "-m", "dask", "worker", address, "--name", name, "--nthreads", str(nthreads),
-            "--memory-limit", memory_limit, "--no-dashboard", "--nworkers", "1"]
+            "--memory-limit", memory_limit, "--no-dashboard", "--preload", "automl.engine"]
 
 
 def worker_env() -> dict[str, str]:

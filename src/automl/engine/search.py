@@ -74,15 +74,13 @@ class Search:
     def remaining(self) -> float:
         return self.deadline() - time.monotonic()
 
-    def stopped(self) -> bool:
-        return self.remaining() <= 0 or self.should_stop()
-
     def run(self) -> list[Finished]:
         data = (self.executor.share(self.X), self.executor.share(self.y))
         running: list[CVRun] = []
         try:
-            while not self.stopped():
-                while sum(len(r.futures) for r in running) < self.executor.slots:
+            # past the deadline the first candidate still completes: its folds stop early at their own deadlines
+            while not self.should_stop() and (self.remaining() > 0 or (running and not self.finished)):
+                while self.remaining() > 0 and sum(len(r.futures) for r in running) < self.executor.slots:
                     proposal = self._propose()
                     if proposal is None:
                         break
