@@ -30,7 +30,9 @@ from automl.engine.validation import cv_folds, holdout_split, n_folds_for, predi
 log = logging.getLogger(__name__)
 ENSEMBLE_SIZE = 10  # candidates offered to ensemble selection
 PER_FAMILY = 3  # of which at most this many from one family: tuned near-duplicates fit the OOF noise
-REFIT_TAIL = 0.05  # share of the budget left after the refit for timing and importance
+# share of the budget left after the refit (the end reserve's 0.1·T): timing, importance and saving the
+# artifact, which for a member serving its bag is k models
+REFIT_TAIL = 0.1
 
 
 @dataclass
