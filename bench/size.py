@@ -7,8 +7,8 @@ budget, the child's peak RSS (`ru_maxrss`, the frame included), the rank-1 model
 metric. Prints a table and rewrites the section between `<!-- scale:start -->` and
 `<!-- scale:end -->` in docs/benchmarks.md.
 
-    uv run python bench/scale.py                                  # 500 .. 1M rows, 60 s / 300 s
-    uv run python bench/scale.py --sizes 5000,200000 --budget 30 --no-docs
+    uv run python bench/size.py                                  # 500 .. 1M rows, 60 s / 300 s
+    uv run python bench/size.py --sizes 5000,200000 --budget 30 --no-docs
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def main() -> None:
     print(text)
     if not args.no_docs:
         load = os.getloadavg()[0]
-        note = (f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `uv run python bench/scale.py --sizes {args.sizes} "
+        note = (f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `uv run python bench/size.py --sizes {args.sizes} "
                 f"--budget {args.budget:g} --big-budget {args.big_budget:g}`; n_jobs=2 on the 2-core machine "
                 f"(load average {load:.1f} at the end). `ratio` = wall time of `fit` / "
                 "budget (goal ≤ 1.10); peak RSS is the child process's `ru_maxrss`, the generated frame included "
