@@ -105,7 +105,8 @@ def refit_members(
                 model = candidate.fit(est, Xt, y, X_val=None, y_val=None, deadline=deadline)
                 pipe = Pipeline([("prep", prep), ("model", model)])
                 return check_refit(pipe, folds, X_check, rounds=rounds, fitted_rounds=candidate.fitted_rounds(model),
-                                   n_classes=ctx.n_classes, seconds=time.monotonic() - start)
+                                   n_classes=ctx.n_classes, seconds=time.monotonic() - start,
+                                   late=time.monotonic() >= deadline)
             except Exception as e:  # the member's fold models fitted: they serve instead
                 log.warning("refit of %s failed: %s", candidate.name, e)
                 return Refitted(None, f"refit failed: {type(e).__name__}: {e}"[:300])
@@ -116,13 +117,15 @@ def refit_members(
 
 def check_refit(
     pipe: Pipeline, folds: list[Pipeline], X_check: pd.DataFrame, *, rounds: int | None, fitted_rounds: int | None,
-    n_classes: int, seconds: float = 0.0,
+    n_classes: int, seconds: float = 0.0, late: bool = False,
 ) -> Refitted:
     """`pipe` as a checked Refitted: every round it was asked grown, and its predictions on `X_check` (training
-    rows) in agreement with the bag of `folds`; otherwise no pipeline, and why."""
+    rows) in agreement with the bag of `folds`; otherwise no pipeline, and why (`late`: the fit ended past
+    its deadline, which is then what stopped it)."""
     found = Refitted(None, rounds=rounds, fitted_rounds=fitted_rounds, seconds=round(seconds, 3))
     if rounds is not None and fitted_rounds != rounds:
-        return replace(found, reason=f"cut by the deadline at {fitted_rounds} of {rounds} rounds")
+        stopped = "cut by the deadline" if late else "stopped"
+        return replace(found, reason=f"{stopped} at {fitted_rounds} of {rounds} rounds")
     bag = np.mean([predict_internal(p, X_check, n_classes) for p in folds], axis=0)
     score = round(agreement(predict_internal(pipe, X_check, n_classes), bag), 4)
     if not score >= MIN_AGREEMENT:  # NaN fails too

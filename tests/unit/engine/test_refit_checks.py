@@ -67,6 +67,8 @@ def test_round_count_reads_what_the_family_grew(name: str, iris: pd.DataFrame) -
     est = cand.estimator(cand.portfolio(ctx)[0], ctx).set_params(**fixed, **{cand.rounds_param: 37})
     model = cand.fit(est, Xt, y, X_val=None, y_val=None, deadline=time.monotonic() + 60)
     assert cand.fitted_rounds(model) == OWN_COUNT[name](model) == 37
+    if name == "lightgbm":
+        assert model.booster_.num_trees() == 3 * 37  # one tree per class and round: not the round count
     # a fit whose deadline has passed stops short, and the count shows it
     est = cand.estimator(cand.portfolio(ctx)[0], ctx).set_params(**fixed, **{cand.rounds_param: 37})
     cut = cand.fit(est, Xt, y, X_val=None, y_val=None, deadline=time.monotonic() - 1)
@@ -103,6 +105,9 @@ def test_a_healthy_refit_agrees_with_its_bag_and_a_one_round_refit_does_not(
                           n_classes=ctx.n_classes)
     assert not checked.ok and checked.agreement is not None and checked.agreement < 0.5
     assert "disagrees" in checked.reason
+    counted = check_refit(Pipeline([("prep", prep), ("model", one)]), folds, X, rounds=healthy.rounds,
+                          fitted_rounds=1, n_classes=ctx.n_classes)
+    assert not counted.ok and counted.reason == f"stopped at 1 of {healthy.rounds} rounds"
 
 
 def test_a_refit_cut_by_its_deadline_is_discarded(breast_cancer: pd.DataFrame) -> None:
