@@ -65,7 +65,9 @@ class Candidate:
     def fit(
         self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray | None, deadline: float
     ) -> BaseEstimator:
-        """Fit on one training fold; the validation fold is only for early stopping (None: no stopping)."""
+        """Fit on one training fold; the validation fold is only for early stopping (None: a refit with fixed
+        rounds). The deadline is a hard stop either way; a fit it stopped holds fewer rounds than asked
+        (`fitted_rounds`), and the caller decides whether it may be served (refit.check_refit)."""
         return est.fit(X, y)
 
     def fixed_rounds(self, fold_models: list[Any]) -> Params:
