@@ -5,6 +5,8 @@ job's progress, the one place progress is stored (handlers report the rest throu
 A claim is one transaction: pick the oldest queued job (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
 write transactions begin IMMEDIATE, so they are serialised) and flip it with a conditional UPDATE. Idle polling
 (nothing queued, nothing expired) and the watch loop's reads are read-only sessions that take no write lock.
+On PostgreSQL every change that makes a job claimable (enqueue, hand-back, re-queue) or asks a running one to
+stop sends a NOTIFY in its own transaction (see jobs/notify.py), delivered on commit, which wakes idle workers.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from automl.db import Database
 from automl.db.base import utcnow
 from automl.db.models import ACTIVE, FINISHED, Job, JobStatus
 from automl.jobs import handlers  # noqa: F401  (registers the built-in kinds' status hooks)
+from automl.jobs.notify import CANCEL, QUEUED, notify
 from automl.jobs.registry import status_hook_for
 from automl.storage import Storage
 
@@ -61,6 +64,7 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, max_attempt
               progress=progress_value("queued", 0.0, "Waiting for a worker"))
     session.add(job)
     session.flush()
+    notify(session, QUEUED)  # delivered when the caller commits
     return job
 
 
@@ -160,6 +164,7 @@ def release(db: Database, job: Claimed, worker_id: str, *, storage: Storage) -> 
         else:
             row.status, row.attempts = JobStatus.QUEUED, max(row.attempts - 1, 0)
             row.progress = progress_value("queued", 0.0, "Worker stopped; waiting for another")
+            notify(s, QUEUED)
         row.worker_id = row.lease_expires_at = None
         _changed(s, row, storage)
         return True
@@ -198,6 +203,7 @@ def request_cancel(session: Session, job: Job, *, storage: Storage | None) -> No
     else:
         job.cancel_requested = True
         session.flush()
+        notify(session, CANCEL)
 
 
 def _owned(s: Session, job: Claimed, worker_id: str) -> Job | None:
@@ -211,6 +217,7 @@ def _retry_or_fail(s: Session, row: Job, reason: str, storage: Storage | None) -
     if row.attempts < row.max_attempts:
         row.status, row.error = JobStatus.QUEUED, f"attempt {row.attempts} lost: {reason}"
         row.progress = progress_value("queued", 0.0, f"Retrying after: {reason}")
+        notify(s, QUEUED)
     else:
         row.status, row.finished_at = JobStatus.FAILED, utcnow()
         row.error = f"Gave up after {row.attempts} attempts: {reason}"

@@ -1,15 +1,22 @@
 """The worker: claims jobs, runs each attempt in a child process, renews leases, honours cancel and SIGTERM.
 
-One loop in the main thread, ticking every `poll_s` (<= 0.5 s): recover expired leases, reap finished
-children, watch running jobs (cancel requested? lease taken over?), renew leases, claim more work.
+One loop in the main thread: recover expired leases (every `RECOVER_EVERY_S`), reap finished children, watch
+running jobs (cancel requested? lease taken over?) every `poll_s` (<= 0.5 s) while any run, renew leases every
+`renew_s`, and claim more work. Between ticks it waits, each cadence keeping its own deadline, and wakes early
+when a child exits or, on PostgreSQL, when a NOTIFY says a job was queued or cancelled (jobs/notify.py): an idle
+worker claims a new job within milliseconds of its commit, and polls the queue only every `idle_poll_s` in case
+a notification was missed. Without a listener (SQLite, `listen=False`, or while its connection is down) it
+looks for queued jobs every `poll_s`, as before.
 Children come from a forkserver that preloads the handlers, so a job starts in milliseconds.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import multiprocessing as mp
 import os
+import select
 import signal
 import socket
 import time
@@ -26,6 +33,7 @@ from automl.db.models import JobStatus
 from automl.jobs import queue
 from automl.jobs.child import ChildSpec, run_child
 from automl.jobs.handlers import PRELOAD
+from automl.jobs.notify import QUEUED, Listener
 from automl.jobs.registry import known_kinds
 from automl.storage import Storage
 
@@ -33,6 +41,8 @@ log = logging.getLogger(__name__)
 
 CANCEL_GRACE_S = 1.0  # a cancelled child may stop on its own this long before it is killed
 RECOVER_EVERY_S = 1.0
+IDLE_POLL_S = 5.0  # with a listener: how often the queue is still polled, in case a notification was missed
+RECONNECT_EVERY_S = 5.0  # a lost listener connection is retried this often (the worker polls meanwhile)
 
 
 @dataclass
@@ -46,23 +56,45 @@ class _Running:
     reason: str | None = None  # why we are stopping it: "cancelled" | "shutdown" | "lost"
 
 
+@dataclass
+class _Due:
+    """When each of the loop's cadences is next due (time.monotonic)."""
+
+    recover: float = 0.0
+    renew: float = 0.0
+    claim: float = 0.0
+    connect: float = 0.0
+
+    def next(self, now: float, watch_s: float | None) -> float:
+        """The earliest deadline; while jobs run, their renewal and the watch (every `watch_s`) count too."""
+        deadlines = [self.recover, self.claim]
+        if watch_s is not None:
+            deadlines += [self.renew, now + watch_s]
+        return min(deadlines)
+
+
 class Worker:
     def __init__(
         self, settings: Settings, *, concurrency: int = 1, poll_s: float = 0.5, modules: tuple[str, ...] = (),
-        preload: tuple[str, ...] = PRELOAD, parent_pid: int | None = None,
+        preload: tuple[str, ...] = PRELOAD, parent_pid: int | None = None, listen: bool | None = None,
+        idle_poll_s: float = IDLE_POLL_S,
     ) -> None:
         self.settings = settings
         self.concurrency = max(1, concurrency)
         self.poll_s = min(poll_s, 0.5)
+        self.idle_poll_s = max(idle_poll_s, self.poll_s)
         self.modules = modules
         self.parent_pid = parent_pid  # embedded workers exit when `automl serve` goes away
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.db = Database(settings.db_url)
+        # LISTEN/NOTIFY on PostgreSQL unless turned off (`listen=False`: the polling baseline of bench/wakeup.py)
+        self.listener = None if self.db.is_sqlite or listen is False else Listener(settings.db_url)
         self.storage = Storage.from_settings(settings)
         self.lease_s = settings.job_lease_s
         self.renew_s = max(0.2, min(self.lease_s / 4, 10.0))
         self.running: dict[int, _Running] = {}
         self.stopping = False
+        self._wake_r = self._wake_w = -1  # while running: a pipe, the signal handler's nudge to the loop's select
         self.mp = mp.get_context("forkserver")
         for name in modules:  # test kinds register on import; the parent needs them in `kinds`
             importlib.import_module(name)
@@ -74,37 +106,76 @@ class Worker:
             return
         log.info("worker stopping", extra={"worker": self.id, "signal": signum})
         self.stopping = True
+        if self._wake_w >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"\0")  # ends the loop's wait now
 
     def run(self, *, burst: bool = False) -> None:
         """Claim and run jobs until SIGTERM/SIGINT; with `burst`, also stop once nothing is running or queued."""
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self._warm_up()
-        log.info("worker started", extra={"worker": self.id, "concurrency": self.concurrency, "kinds": self.kinds})
-        next_recover = next_renew = 0.0
+        log.info("worker started", extra={"worker": self.id, "concurrency": self.concurrency, "kinds": self.kinds,
+                                          "listen": self.listener is not None})
+        due = _Due()
+        woken = True
         try:
             while not self.stopping:
                 now = time.monotonic()
+                if self.listener is not None and not self.listener.connected and now >= due.connect:
+                    woken = self.listener.connect() or woken  # LISTEN first, then look: nothing slips between
+                    due.connect = now + RECONNECT_EVERY_S
                 try:
-                    if now >= next_recover:
-                        queue.recover_expired(self.db, storage=self.storage)
-                        next_recover = now + RECOVER_EVERY_S
-                    self._reap()
-                    self._watch()
-                    if now >= next_renew:
-                        queue.renew(self.db, self.id, list(self.running), lease_s=self.lease_s)
-                        next_renew = now + self.renew_s
-                    self._fill()
+                    self._tick(now, due, woken=woken)
                     if burst and not self.running:
                         self.stopping = True
+                    timeout = max(0.0, due.next(now, self.poll_s if self.running else None) - time.monotonic())
                 except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker and its jobs
                     log.exception("worker tick failed", extra={"worker": self.id})
+                    timeout, due.claim = self.poll_s, 0.0  # a notification may have gone unanswered: look next time
                 if self.parent_pid and os.getppid() != self.parent_pid:
                     self.stopping = True
-                if not self.stopping:
-                    time.sleep(self.poll_s)
+                woken = False if self.stopping else self._wait(timeout)
         finally:
+            if self.listener is not None:
+                self.listener.close()
             self._shutdown()
+            fds, self._wake_r, self._wake_w = (self._wake_r, self._wake_w), -1, -1
+            for fd in fds:
+                os.close(fd)
+
+    def _tick(self, now: float, due: _Due, *, woken: bool) -> None:
+        if now >= due.recover:
+            queue.recover_expired(self.db, storage=self.storage)
+            due.recover = now + RECOVER_EVERY_S
+        before = len(self.running)
+        self._reap()
+        self._watch()
+        if now >= due.renew:
+            queue.renew(self.db, self.id, list(self.running), lease_s=self.lease_s)
+            due.renew = now + self.renew_s
+        if woken or len(self.running) < before or now >= due.claim:  # notified, a slot freed, or the poll
+            self._fill()
+            listening = self.listener is not None and self.listener.connected
+            due.claim = now + (self.idle_poll_s if listening else self.poll_s)
+
+    def _wait(self, timeout: float) -> bool:
+        """Sleep until `timeout`, a child's exit, a signal or a notification; True when one says a job was queued."""
+        fds = [self._wake_r, *(r.process.sentinel for r in self.running.values())]
+        listen_fd = self.listener.fileno() if self.listener is not None else None
+        if listen_fd is not None:
+            fds.append(listen_fd)
+        ready, _, _ = select.select(fds, [], [], timeout)
+        if self._wake_r in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_r, 512)
+        if self.listener is None or listen_fd is None or listen_fd not in ready:
+            return False
+        payloads = self.listener.drain()
+        return QUEUED in payloads or not self.listener.connected  # lost: look once more, then poll
 
     def _warm_up(self) -> None:
         """Start the forkserver (it imports the handlers' heavy modules) before claiming anything."""
