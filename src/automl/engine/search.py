@@ -91,7 +91,8 @@ class Search:
                     break
                 pending = {f: r for r in running for f in r.futures}
                 for future in self.executor.wait(pending, timeout=POLL_S):
-                    self._absorb(pending[future], future)
+                    if future in pending[future].futures:  # not dropped by an earlier one of this batch
+                        self._absorb(pending[future], future)
                 running = [r for r in running if r.futures]
         finally:
             self.executor.cancel([f for r in running for f in r.futures])
