@@ -108,7 +108,7 @@ class AutoML:
         executor = self.executor or LocalExecutor(self.n_jobs)
         ctx = _task_context(data, X, y, n_folds=n_folds, seed=self.seed, n_jobs=executor.slots)
         plan = ColumnPlan.from_kinds(X, data.kinds)
-        run = _Run(self, data, holdout, budget, refit=_RefitInputs(ctx, plan, X, y, n_folds))
+        run = _Run(self, data, holdout, budget, refit=_RefitInputs(ctx, plan, X, y, n_folds, executor))
         search = Search(
             ctx=ctx, plan=plan, X=X, y=y,
             folds=cv_folds(y, problem_type=data.problem_type, n_folds=n_folds, seed=self.seed), metric=data.metric,
@@ -184,6 +184,7 @@ class _RefitInputs:
     X: pd.DataFrame
     y: np.ndarray
     n_folds: int
+    executor: Executor  # a cluster refits there too; local refits use their own threads
 
 
 class _Run:
@@ -295,7 +296,7 @@ class _Run:
         outcomes = dict(zip([f.key for f in todo], refit_members(
             [(f.candidate, f.params, f.pipelines) for f in todo], r.ctx, r.plan, X_all, y_all, deadline=deadline,
             expected_s=[member_seconds(f.fit_seconds, r.n_folds, r.ctx.n_jobs) * scale for f in todo],
-            check_rows=np.arange(len(r.y)),  # the rows the bags were trained on
+            check_rows=np.arange(len(r.y)), executor=r.executor,  # check on the rows the bags were trained on
         ) if todo else [], strict=True))
         return choose_served([(f.pipelines, w, cost[f.key], outcomes.get(f.key)) for f, w in chosen])
 

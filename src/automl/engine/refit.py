@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from automl.engine.candidates import Candidate, Params, TaskContext
+from automl.engine.executor import Executor
 from automl.engine.preprocess import ColumnPlan, build_preprocessor
 from automl.engine.validation import predict_internal
 
@@ -65,6 +66,7 @@ class Refitted:
 def refit_members(
     members: list[tuple[Candidate, Params, list[Pipeline]]], ctx: TaskContext, plan: ColumnPlan, X: pd.DataFrame,
     y: np.ndarray, *, deadline: float, expected_s: list[float] | None = None, check_rows: np.ndarray | None = None,
+    executor: Executor | None = None,
 ) -> list[Refitted]:
     """One checked refit per (candidate, params, its fold pipelines), in order; fitted `ctx.n_jobs` at a time.
 
@@ -102,7 +104,11 @@ def refit_members(
             try:
                 est = candidate.estimator(params, ctx).set_params(**candidate.fixed_rounds([p[-1] for p in folds]))
                 rounds = est.get_params()[candidate.rounds_param] if candidate.rounds_param else None
-                model = candidate.fit(est, Xt, y, X_val=None, y_val=None, deadline=deadline)
+                if remote is None:
+                    model = candidate.fit(est, Xt, y, X_val=None, y_val=None, deadline=deadline)
+                else:  # on a cluster worker; the check below runs here, beside the bags
+                    model = remote.submit(fit_model, candidate, est, shared[candidate.style], remote_y,
+                                          deadline_at=time.time() + (deadline - time.monotonic())).result()
                 pipe = Pipeline([("prep", prep), ("model", model)])
                 return check_refit(pipe, folds, X_check, rounds=rounds, fitted_rounds=candidate.fitted_rounds(model),
                                    n_classes=ctx.n_classes, seconds=time.monotonic() - start,
@@ -111,8 +117,20 @@ def refit_members(
                 log.warning("refit of %s failed: %s", candidate.name, e)
                 return Refitted(None, f"refit failed: {type(e).__name__}: {e}"[:300])
 
-        with ThreadPoolExecutor(max_workers=ctx.n_jobs) as pool:
+        remote = executor if executor is not None and executor.remote else None
+        shared: dict[str, Any] = {}
+        remote_y: Any = None
+        if remote is not None:  # each style's matrix and the target go to the cluster once
+            shared = {style: remote.share(Xt) for style, (_, Xt) in preps.items()}
+            remote_y = remote.share(y)
+        with ThreadPoolExecutor(max_workers=ctx.n_jobs) as pool:  # on a cluster, these threads only wait
             return list(pool.map(fit_one, members, expected))
+
+
+def fit_model(candidate: Candidate, est: Any, X: Any, y: np.ndarray, *, deadline_at: float) -> Any:
+    """A refit's model on all rows, as a task on a cluster worker (`deadline_at` is wall-clock time)."""
+    with threadpool_limits(limits=1):
+        return candidate.fit(est, X, y, X_val=None, y_val=None, deadline=time.monotonic() + deadline_at - time.time())
 
 
 def check_refit(
