@@ -20,7 +20,13 @@ class Settings(BaseSettings):
     parse_memory_mb: int = Field(16384, ge=512, description="Address space of the child process parsing one file.")
     parse_timeout_s: float = Field(300, gt=0, description="Wall clock for parsing one file, once it has arrived.")
     job_lease_s: float = Field(60, gt=0, description="How long a silent worker keeps a job.")
-    dask_scheduler: str | None = Field(None, description="Dask scheduler address; unset = local processes.")
+    dask_scheduler: str | None = Field(
+        None, description="Dask scheduler address (tcp://host:8786): experiments fit on its workers; unset = local."
+    )
+    dask_large_mb: float | None = Field(
+        None, gt=0, description="Datasets over this many MB in memory train on their partitions with LightGBM's Dask "
+        "estimator; default a quarter of the smallest worker's memory limit.",
+    )
     api_keys_required: bool | None = Field(
         None, description="Require API keys on predict endpoints; default on when bound beyond loopback."
     )

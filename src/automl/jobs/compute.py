@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from automl.config import Settings
 from automl.engine.executor import DaskExecutor
@@ -36,3 +37,15 @@ def experiment_executor(settings: Settings, *, name: str) -> Iterator[DaskExecut
         yield DaskExecutor(client, prefix=name)
     finally:
         client.close(timeout=CONNECT_TIMEOUT_S)
+
+
+def large_on_cluster(settings: Settings, client: Any, url: str, *, storage_options: dict[str, Any],
+                     columns: list[str]) -> bool:
+    """Whether the dataset trains through the Dask estimators on its partitions (engine.large): over
+    AUTOML_DASK_LARGE_MB in memory when set, else over a share of the smallest worker's memory limit."""
+    from automl.engine import is_large, memory_estimate, worker_memory_limit
+
+    n_bytes = memory_estimate(url, storage_options=storage_options, columns=columns)
+    large = is_large(n_bytes, threshold_mb=settings.dask_large_mb, worker_memory_limit=worker_memory_limit(client))
+    log.info("dataset size on the cluster", extra={"bytes_in_memory": int(n_bytes), "large": large})
+    return large
