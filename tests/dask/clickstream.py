@@ -57,10 +57,16 @@ def vocab(seed: int = 0) -> Vocab:
         version = tail.format(v=100 + i % 27, b=4000 + i * 13, p=i % 200, s=15 + i % 3)
         agents.append(f"Mozilla/5.0 ({system}) {version}")
     sections = rng.integers(len(_SECTIONS), size=600)
-    pages = [f"/{_SECTIONS[s]}/{'-'.join(rng.choice(_WORDS, size=3))}/{10_000 + i}?utm_source=site&ref=nav"
-             for i, s in enumerate(sections)]
-    referrers = [r + (f"search?q={'+'.join(rng.choice(_WORDS, size=2))}" if r.startswith("https://www.g") else "")
-                 for r in _REFERRERS for _ in range(12)]
+    campaigns = [f"utm_source={src}&utm_medium={med}&utm_campaign={camp}_2026&utm_content={cont}"
+                 for src, med, camp, cont in zip(rng.choice(["newsletter", "google", "facebook", "partner"], 40),
+                                                 rng.choice(["email", "cpc", "social", "affiliate"], 40),
+                                                 rng.choice(["winter_sale", "new_arrivals", "clearance"], 40),
+                                                 rng.choice(["hero_banner", "footer_link", "sidebar"], 40),
+                                                 strict=True)]
+    pages = [f"https://shop.example.com/{_SECTIONS[s]}/{'-'.join(rng.choice(_WORDS, size=3))}/{10_000 + i}"
+             f"?{campaigns[i % len(campaigns)]}" for i, s in enumerate(sections)]
+    referrers = [r + (f"search?q={'+'.join(rng.choice(_WORDS, size=3))}&source=hp&ei={rng.integers(1e9):x}"
+                      if r.startswith("https://www.") else "") for r in _REFERRERS for _ in range(12)]
     return Vocab(np.asarray(agents, dtype=object), np.asarray(pages, dtype=object), sections,
                  np.asarray(referrers, dtype=object))
 

@@ -54,6 +54,7 @@ SAMPLE_ROWS = 1000  # raw holdout rows that come back: timing, importance, the s
 PATIENCE = 50
 STOP_MARGIN = 3  # iterations between a stop being agreed and taken: more than workers can be apart
 SERVING_ATOL = 1e-6
+LOST_GRACE_S = 60.0  # past the deadline, a fit still running is given up
 _ROLE = "__automl_role__"
 _HOLDOUT, _ES, _TRAIN, _SAMPLE = 0, 1, 2, 3
 
@@ -205,34 +206,71 @@ def _matrix(df: pd.DataFrame, spec: _Spec) -> np.ndarray:
 
 # ---------------------------------------------------------------- pass 1: the scan
 
-def _category_counts(values: pd.Series, kind: str) -> pd.DataFrame:
-    """A partition's (value as coerced, count) rows; the scan sums them and keeps the most frequent."""
-    keys = values if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object \
-        else coerce_column(values, kind)
-    counts = keys.dropna().value_counts()
-    return pd.DataFrame({"key": counts.index.astype(object), "n": counts.to_numpy(dtype="int64")})
+def _category_keys(values: pd.Series, kind: str) -> pd.Series:
+    """A categorical column's values as coerced (strings are kept: `str` of a string is itself)."""
+    if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
+        return values
+    return coerce_column(values, kind)
 
 
-def _scan(ddf: Any, *, target: str, kinds: dict[str, str], regression: bool, **more: Any) -> dict[str, Any]:
-    """One pass: the figures the plan needs, and `more` (collections computed with them)."""
-    import dask
-
-    tasks: dict[str, Any] = {"rows": ddf.map_partitions(len).sum(), "count": ddf[target].count(), **more}
-    if not regression:  # at most MAX_CLASSES + 1 values come back
-        tasks["target"] = ddf[target].value_counts(dropna=True).nlargest(MAX_CLASSES + 1)
+def _part_stats(df: pd.DataFrame, number: int, *, target: str, kinds: dict[str, str], regression: bool,
+                shares: dict[str, float], seed: int) -> dict[str, Any]:
+    """One partition's share of the scan: small counts, and its early-stopping rows."""
+    out: dict[str, Any] = {"rows": len(df), "count": int(df[target].notna().sum())}
+    if not regression:
+        out["target"] = df[target].value_counts(dropna=True)
     for name, kind in kinds.items():
-        col = ddf[name]
+        col = df[name]
         if kind == "categorical":
-            counts = col.map_partitions(_category_counts, kind, meta=pd.DataFrame(
-                {"key": pd.Series([], dtype=object), "n": pd.Series([], dtype="int64")}))
-            tasks[f"cat:{name}"] = counts.groupby("key")["n"].sum().nlargest(MAX_CATEGORIES + 1)
+            out[f"cat:{name}"] = _category_keys(col, kind).dropna().value_counts()
         elif kind == "boolean" and not pd.api.types.is_numeric_dtype(col.dtype) \
                 and not pd.api.types.is_bool_dtype(col.dtype):
-            tasks[f"bool:{name}"] = col.dropna().astype(object).drop_duplicates()
+            out[f"bool:{name}"] = set(col.dropna().astype(object).unique().tolist())
         elif kind == "numeric" and not pd.api.types.is_numeric_dtype(col.dtype):
-            tasks[f"words:{name}"] = col.map_partitions(
-                lambda v: int((coerce_column(v, "numeric").isna() & v.notna()).sum())).sum()
-    return dict(zip(tasks, dask.compute(*tasks.values()), strict=True))
+            out[f"words:{name}"] = int((coerce_column(col, "numeric").isna() & col.notna()).sum())
+    roles = _roles(df, seed=seed, partition_info={"number": number}, **shares)  # as fit_large's, then filtered
+    out["es"] = roles[(roles[_ROLE] == _ES) & roles[target].notna()].drop(columns=[_ROLE])
+    return out
+
+
+def _merge_stats(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, x in a.items():
+        y = b[key]
+        if isinstance(x, pd.Series):
+            merged = x.add(y, fill_value=0)
+            out[key] = merged.iloc[:MAX_CLASSES + 1] if key == "target" and len(merged) > MAX_CLASSES else merged
+        elif isinstance(x, set):
+            out[key] = x | y
+        elif isinstance(x, pd.DataFrame):
+            out[key] = pd.concat([x, y]) if len(y) else x
+        else:
+            out[key] = x + y
+    return out
+
+
+def _scan(ddf: Any, *, target: str, kinds: dict[str, str], regression: bool, shares: dict[str, float],
+          seed: int) -> dict[str, Any]:
+    """One pass, partition by partition, merged pairwise on the workers (no shuffle): the figures the plan
+    needs and the early-stopping rows; a categorical column's counts come back as its MAX_CATEGORIES + 1
+    most frequent values."""
+    import dask
+
+    stats = [dask.delayed(_part_stats)(part, i, target=target, kinds=kinds, regression=regression, shares=shares,
+                                       seed=seed) for i, part in enumerate(ddf.to_delayed())]
+    while len(stats) > 1:
+        stats = [dask.delayed(_merge_stats)(stats[i], stats[i + 1]) if i + 1 < len(stats) else stats[i]
+                 for i in range(0, len(stats), 2)]
+    (out,) = dask.compute(stats[0])
+    for key in list(out):
+        if key.startswith("cat:"):
+            counts = out[key].astype("int64").sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+            out[key] = counts.iloc[:MAX_CATEGORIES + 1]
+        elif key.startswith("bool:"):
+            out[key] = pd.Series(sorted(out[key], key=str), dtype=object)
+    if "target" in out:
+        out["target"] = out["target"].astype("int64")
+    return out
 
 
 def _target(counts: pd.Series | None, requested: str, metric: str, dtype: Any) -> tuple[str, Metric, np.ndarray | None]:
@@ -283,7 +321,7 @@ def _plan(ddf: Any, scan: dict[str, Any], *, target: str, kinds: dict[str, str],
     categories = {}
     for name, kind in used.items():
         if kind == "categorical":
-            counts = scan[f"cat:{name}"].sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+            counts = scan[f"cat:{name}"]
             if len(counts) > MAX_CATEGORIES:
                 warnings.append(f"Column {name!r} has more than {MAX_CATEGORIES} values; the {MAX_CATEGORIES} most "
                                 "frequent are used, the others read as missing.")
@@ -404,7 +442,37 @@ def _lgb_params(spec: _Spec, n_train: int, seed: int) -> dict[str, Any]:
         "n_estimators": 5000, "learning_rate": 0.1, "num_leaves": 63 if n_train > 100_000 else 31,
         "min_child_samples": 20, "colsample_bytree": 0.9, "subsample": 1.0, "verbose": -1,
         "random_state": seed, "deterministic": True, "tree_learner": "data",
+        "time_out": 10,  # minutes a worker waits on the others' sockets before failing
     }
+
+
+def _run_guarded(client: Any, fit: Callable[[], Any], *, give_up_at: float) -> None:
+    """Run `fit` in a thread, watching the cluster: LightGBM's Dask training cannot lose a worker (the others
+    wait on the network until its time_out), so a lost worker, or a fit still running at `give_up_at`, is an
+    EngineError here instead of a hang."""
+    workers = set(client.scheduler_info()["workers"])
+    outcome: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            fit()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="fit-large-lightgbm", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
+        if not thread.is_alive():
+            break
+        lost = workers - set(client.scheduler_info()["workers"])
+        if lost:
+            raise EngineError(f"Dask worker(s) {', '.join(sorted(lost))} left during LightGBM training "
+                              "(see their logs: memory limit?); LightGBM's Dask training cannot go on without them.")
+        if time.monotonic() > give_up_at:
+            raise EngineError("LightGBM's Dask training did not stop at the deadline; given up.")
+    if "error" in outcome:
+        raise outcome["error"]
 
 
 def _fit_lightgbm(client: Any, train: Any, spec: _Spec, es: tuple[np.ndarray, np.ndarray], *, params: dict[str, Any],
@@ -422,9 +490,11 @@ def _fit_lightgbm(client: Any, train: Any, spec: _Spec, es: tuple[np.ndarray, np
     stopper = _Stopper(es[0], es[1], n_classes=n_classes, name=name, patience=PATIENCE, min_delta=min_delta)
     start = time.monotonic()
     with _Watch(client, name, deadline=deadline, should_stop=should_stop) as watch:
-        est.fit(X, y, callbacks=[stopper], categorical_feature=spec.prep.categorical_indices)
+        _run_guarded(client, lambda: est.fit(X, y, callbacks=[stopper],
+                                             categorical_feature=spec.prep.categorical_indices),
+                     give_up_at=deadline + LOST_GRACE_S)
     local = est.to_local()
-    info = {"fit_seconds": round(time.monotonic() - start, 3), "iterations": int(local.booster_.current_iteration()),
+    info = {"fit_seconds": round(time.monotonic() - start, 3), "trees": int(local.booster_.current_iteration()),
             "best_iteration": int(local.best_iteration_ or local.booster_.current_iteration()),
             "stopped_by": "cancel" if watch.cancelled else ("deadline" if watch.asked else "early stopping"),
             "cancelled": watch.cancelled}
@@ -509,10 +579,11 @@ def fit_large(
         holdout_share = min(HOLDOUT_FRACTION, HOLDOUT_ROWS / n_rows)
         es_share = min(ES_FRACTION, ES_ROWS / n_rows)
         sample_share = min(holdout_share, SAMPLE_ROWS / n_rows)
-        roles = ddf.map_partitions(_roles, seed=seed, holdout=holdout_share, es=es_share, sample=sample_share)
+        shares = {"holdout": holdout_share, "es": es_share, "sample": sample_share}
+        roles = ddf.map_partitions(_roles, seed=seed, **shares)
         roles = roles[roles[target].notnull()]
-        scan = _scan(ddf, target=target, kinds=use, regression=problem_type == "regression",
-                     es=roles[roles[_ROLE] == _ES].drop(columns=[_ROLE]))
+        scan = _scan(ddf, target=target, kinds=use, regression=problem_type == "regression", shares=shares,
+                     seed=seed)
         n_rows, n_target, es_raw = int(scan["rows"]), int(scan["count"]), scan.pop("es")
         if n_target < MIN_ROWS:
             raise EngineError(f"Only {n_target} rows have a target value; at least {MIN_ROWS} are needed.")
@@ -521,14 +592,15 @@ def fit_large(
         es = (_matrix(es_raw, spec), _encode(es_raw[target], spec.classes))
         if should_stop():
             raise EngineError("Training was stopped before any model finished.")
-        # the holdout pass reads the data once more, about as long as the scan took
-        deadline = clock.start + clock.total - max(1.5 * scan_s + 1.0, 0.1 * clock.total)
+        # the holdout pass reads the data once more (the scan's time includes the workers' first imports)
+        reserve = min(max(0.5 * scan_s + 1.0, 0.1 * clock.total), 0.3 * clock.total)
+        deadline = clock.start + clock.total - reserve
         progress("searching", f"LightGBM on {n_parts} partitions across {len(client.scheduler_info()['workers'])} "
                               "Dask workers")
         train = roles[roles[_ROLE] == _TRAIN]
         params = _lgb_params(spec, n_rows, seed)
         est, info = _fit_lightgbm(client, train, spec, es, params=params, deadline=deadline, should_stop=should_stop)
-        if info["cancelled"] and info["iterations"] == 0:
+        if info["cancelled"] and info["trees"] == 0:
             raise EngineError("Training was stopped before any model finished.")
         progress("finalizing", "Scoring the holdout on the cluster")
         scored, sample_raw, sample_scored = _holdout(roles, est, spec)
