@@ -128,6 +128,14 @@ def test_regression_with_dates_booleans_text_and_missing_targets(tmp_path: Path)
     with dask_cluster(2, memory_limit="1GB", nthreads=1) as cluster, Client(cluster.address) as client:
         result = fit_large(client, str(tmp_path), target="spend", features=list(kinds), kinds=kinds,
                            problem_type="regression", metric="rmse", time_budget_s=60, seed=1)
+        # cancelled as soon as training starts: every worker stops at the same agreed iteration, no hang
+        training = {"on": False}
+        cancelled = fit_large(client, str(tmp_path), target="spend", features=list(kinds), kinds=kinds,
+                              problem_type="regression", metric="rmse", time_budget_s=60, seed=1,
+                              on_progress=lambda stage, *_: training.update(on=stage == "searching"),
+                              should_stop=lambda: training["on"])
+    assert cancelled.summary["large"]["stopped_by"] == "cancel" and cancelled.summary["stopped_early"]
+    assert cancelled.summary["large"]["trees"] <= 1 + 3  # the iteration it was agreed at, plus the margin
     assert result.summary["rows_dropped_missing_target"] == 500
     assert any("'note' is text" in w for w in result.summary["warnings"])
     assert result.best.metrics["r2"] > 0.8
