@@ -174,7 +174,10 @@ def cluster_coerce(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
 
 def _roles(df: pd.DataFrame, *, seed: int, holdout: float, es: float, sample: float,
            partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Each row's role from a random number seeded by (seed, partition number): no shuffle, reproducible."""
+    """Each row's role from a random number seeded by (seed, partition number): no shuffle, reproducible.
+
+    Every pass reads the same columns, so Dask numbers (and, projecting, fuses) the partitions alike in each:
+    the scan's early-stopping rows are the fit's and never its training rows."""
     number = partition_info["number"] if partition_info else 0
     u = np.random.default_rng([seed, number]).random(len(df))
     role = np.where(u < holdout, _HOLDOUT, np.where(u < holdout + es, _ES, _TRAIN)).astype(np.int8)
