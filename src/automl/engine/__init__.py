@@ -3,7 +3,8 @@
 from automl.engine.artifacts import artifact_hmac, load_model, save_model, signing_key
 from automl.engine.automl import AutoML
 from automl.engine.errors import ArtifactIntegrityError, EngineError
-from automl.engine.large import fit_large, is_large, memory_estimate, worker_memory_limit
+from automl.engine.large import fit_large
+from automl.engine.largeprep import is_large, memory_estimate, worker_memory_limit
 from automl.engine.model import FittedModel
 from automl.engine.results import FitResult, ModelResult
 from automl.engine.task import METRICS, PROBLEM_TYPES, detect_problem_type, leaderboard_key

@@ -15,12 +15,14 @@ Pipeline of `LargePreprocessor` (coerced frame -> float32 matrix; categories as 
 scan, numbers as they are, datetimes as their parts, text dropped with a warning) and the local LightGBM model
 (`to_local()`). Before it is returned, the local pipeline must reproduce the cluster's predictions on raw
 holdout rows (`summary["large"]["serving_check"]`).
+
+`largeprep.py` holds the sizing helpers (`is_large`, `memory_estimate`) and the preprocessor, `largestop.py`
+the stop every worker agrees on and the guard against a lost worker.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -29,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
@@ -38,138 +39,24 @@ from automl.engine.errors import EngineError
 from automl.engine.evaluate import Holdout, importance, time_predict
 from automl.engine.explain import plot_data
 from automl.engine.kinds import Kind, boolean_levels, coerce_column, coerce_frame, column_schema
+from automl.engine.largeprep import LargePreprocessor, cluster_coerce, parquet_rows
+from automl.engine.largestop import Stopper, Watch, run_guarded
 from automl.engine.model import FittedModel
-from automl.engine.preprocess import DATETIME_PARTS, datetime_part_matrix
 from automl.engine.results import FitResult, ModelResult
 from automl.engine.task import Metric, holdout_metrics, leaderboard_key, resolve_metric, resolve_problem_type
 
 log = logging.getLogger(__name__)
 
-LARGE_SHARE = 0.25  # without a setting: data over this share of one worker's memory takes the Dask path
 MAX_CATEGORIES = 255  # most frequent values of a categorical column that get a code; the rest read as missing
 MAX_CLASSES = 1000
 HOLDOUT_FRACTION, HOLDOUT_ROWS = 0.2, 200_000
 ES_FRACTION, ES_ROWS = 0.1, 20_000  # the early-stopping set: on every worker, so capped
 SAMPLE_ROWS = 1000  # raw holdout rows that come back: timing, importance, the serving check
 PATIENCE = 50
-STOP_MARGIN = 3  # iterations between a stop being agreed and taken: more than workers can be apart
 SERVING_ATOL = 1e-6
 LOST_GRACE_S = 60.0  # past the deadline, a fit still running is given up
 _ROLE = "__automl_role__"
 _HOLDOUT, _ES, _TRAIN, _SAMPLE = 0, 1, 2, 3
-
-
-def is_large(n_bytes: float, *, threshold_mb: float | None = None, worker_memory_limit: float | None = None) -> bool:
-    """Whether data of `n_bytes` in memory goes to `fit_large`: over `threshold_mb` (the AUTOML_DASK_LARGE_MB
-    setting) when it is set, else over LARGE_SHARE of the smallest worker's memory limit (the regular path
-    holds the frame, its coerced copy and fold copies in one process); never without either."""
-    if threshold_mb is not None and threshold_mb > 0:
-        return n_bytes > threshold_mb * 1e6
-    if worker_memory_limit:
-        return n_bytes > LARGE_SHARE * worker_memory_limit
-    return False
-
-
-def worker_memory_limit(client: Any) -> float | None:
-    """The smallest memory limit among the cluster's workers (bytes), None when no worker has one."""
-    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info()["workers"].values()]
-    return float(min(limits)) if limits and min(limits) > 0 else None
-
-
-def _parquet_files(parquet: str, storage_options: dict[str, Any] | None) -> tuple[Any, list[str]]:
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(parquet, **(storage_options or {}))
-    if not fs.isdir(path):
-        return fs, [path]
-    return fs, [f for f in sorted(fs.find(path)) if f.endswith((".parquet", ".parq", ".pq"))]
-
-
-def parquet_rows(parquet: str, *, storage_options: dict[str, Any] | None = None) -> int:
-    """Rows in the Parquet file or folder, from the footers alone."""
-    import pyarrow.parquet as pq
-
-    fs, files = _parquet_files(parquet, storage_options)
-    total = 0
-    for name in files:
-        with fs.open(name, "rb") as fh:
-            total += pq.ParquetFile(fh).metadata.num_rows
-    return total
-
-
-def memory_estimate(parquet: str, *, storage_options: dict[str, Any] | None = None,
-                    columns: list[str] | None = None) -> float:
-    """Bytes the Parquet takes in memory as Arrow (strings decoded): the first row group read, scaled by the
-    footers' row count. What `is_large` is given."""
-    import pyarrow.parquet as pq
-
-    fs, files = _parquet_files(parquet, storage_options)
-    if not files:
-        return 0.0
-    with fs.open(files[0], "rb") as fh:
-        pf = pq.ParquetFile(fh)
-        group = pf.read_row_group(0, columns=columns) if pf.metadata.num_row_groups else None
-    if group is None or group.num_rows == 0:
-        return 0.0
-    return float(group.nbytes) * parquet_rows(parquet, storage_options=storage_options) / group.num_rows
-
-
-class LargePreprocessor(TransformerMixin, BaseEstimator):
-    """Coerced frame -> float32 matrix: numeric (and boolean 0/1) columns as they are, each datetime column's
-    DATETIME_PARTS, then each categorical column's code in `categories` (-1, read as missing, for anything else).
-
-    Its state comes from the cluster's scan, not from data handed to `fit`; the same object transforms the
-    partitions on the workers and the rows served."""
-
-    def __init__(self, numeric: list[str], datetime: list[str], categories: dict[str, list[str]]) -> None:
-        self.numeric = numeric
-        self.datetime = datetime
-        self.categories = categories
-
-    def fit(self, X: Any = None, y: Any = None) -> LargePreprocessor:
-        """Nothing is learned from `X`: the state is the scan's (a ColumnTransformer calls this with its rows)."""
-        self.feature_names_in_ = np.asarray([*self.numeric, *self.datetime, *self.categories], dtype=object)
-        self.lookup_ = {c: pd.Index(v, dtype=object) for c, v in self.categories.items()}
-        self.n_features_out_ = len(self.numeric) + len(DATETIME_PARTS) * len(self.datetime) + len(self.categories)
-        return self
-
-    @property
-    def categorical_indices(self) -> list[int]:
-        start = len(self.numeric) + len(DATETIME_PARTS) * len(self.datetime)
-        return list(range(start, start + len(self.categories)))
-
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        out = np.empty((len(X), self.n_features_out_), dtype=np.float32)
-        j = 0
-        for c in self.numeric:
-            out[:, j] = X[c].to_numpy(dtype=np.float64, na_value=np.nan)
-            j += 1
-        if self.datetime:
-            matrix = np.column_stack([X[c].to_numpy(dtype="datetime64[ns]") for c in self.datetime])
-            width = len(DATETIME_PARTS) * len(self.datetime)
-            out[:, j:j + width] = datetime_part_matrix(matrix)
-            j += width
-        for c, index in self.lookup_.items():
-            out[:, j] = index.get_indexer(X[c])
-            j += 1
-        return out  # unknown and missing categories are -1, which LightGBM reads as missing
-
-    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        parts = [f"{c}_{p}" for c in self.datetime for p in DATETIME_PARTS]
-        return np.asarray([*self.numeric, *parts, *self.categories], dtype=object)
-
-
-def cluster_coerce(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
-    """`coerce_frame` for a partition, with string columns of categorical kind kept as they are: coercion makes
-    each value `str(value)`, which a string already is (the serving check compares both paths)."""
-    out = {}
-    for name, kind in kinds.items():
-        values = df[name]
-        if kind == "categorical" and (pd.api.types.is_string_dtype(values.dtype) and values.dtype != object):
-            out[name] = values
-        else:
-            out[name] = coerce_column(values, kind)
-    return pd.DataFrame(out, index=df.index)
 
 
 def _roles(df: pd.DataFrame, *, seed: int, holdout: float, es: float, sample: float,
@@ -356,90 +243,6 @@ def _input_schema(spec: _Spec, sample: pd.DataFrame, scan: dict[str, Any]) -> li
 
 # ---------------------------------------------------------------- pass 2: the fit
 
-class _Stopper:
-    """A LightGBM callback run on every worker: early stopping on the early-stopping set (every worker holds
-    all of it and the same trees, so all decide alike) and a stop the client asks for (deadline, cancel).
-
-    The client writes "stop" to a Dask Variable; the first worker to read it turns it, under a Dask Lock,
-    into an iteration STOP_MARGIN ahead, which every worker reads before reaching it: LightGBM's Dask
-    training hangs when one worker leaves the boosting loop earlier than the others."""
-
-    def __init__(self, X: np.ndarray, y: np.ndarray, *, n_classes: int, name: str, patience: int,
-                 min_delta: float) -> None:
-        self.X, self.y, self.n_classes, self.name = X, y, n_classes, name
-        self.patience, self.min_delta = patience, min_delta
-        self.order = 20  # after LightGBM's own callbacks
-
-    def _loss(self, raw: np.ndarray) -> float:
-        if self.n_classes == 0:
-            return float(np.mean((self.y - raw) ** 2))
-        if self.n_classes == 2:
-            p = np.clip(1.0 / (1.0 + np.exp(-raw)), 1e-15, 1 - 1e-15)
-            return float(-np.mean(np.where(self.y == 1, np.log(p), np.log(1 - p))))
-        z = raw - raw.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        return float(-np.mean(logp[np.arange(len(self.y)), self.y]))
-
-    def _agreed_stop(self, iteration: int) -> int | None:
-        from distributed import Lock, Variable
-
-        var = Variable(self.name)
-        value = var.get(timeout=30)
-        if value == "stop":
-            with Lock(self.name):
-                value = var.get(timeout=30)
-                if value == "stop":
-                    value = iteration + STOP_MARGIN
-                    var.set(value)
-        return value if isinstance(value, int) else None
-
-    def __call__(self, env: Any) -> None:
-        import lightgbm as lgb
-
-        i = env.iteration
-        if i == env.begin_iteration:
-            self.raw, self.best, self.best_iter = None, np.inf, 0
-        step = env.model.predict(self.X, start_iteration=i, num_iteration=1, raw_score=True)
-        self.raw = step if self.raw is None else self.raw + step
-        loss = self._loss(self.raw)
-        if loss < self.best - self.min_delta:
-            self.best, self.best_iter = loss, i
-        stop_at = self._agreed_stop(i)
-        if i - self.best_iter >= self.patience or (stop_at is not None and i >= stop_at):
-            raise lgb.callback.EarlyStopException(self.best_iter, [("es", "loss", self.best, False)])
-
-
-class _Watch:
-    """A client thread that asks the workers to stop at the deadline or when `should_stop()` turns true."""
-
-    def __init__(self, client: Any, name: str, *, deadline: float, should_stop: Callable[[], bool]) -> None:
-        from distributed import Variable
-
-        self.var = Variable(name, client=client)
-        self.var.set(None)
-        self.deadline, self.should_stop = deadline, should_stop
-        self.asked, self.cancelled = False, False
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fit-large-watch", daemon=True)
-
-    def _run(self) -> None:
-        while not self._done.wait(0.25):
-            cancelled = self.should_stop()
-            if cancelled or time.monotonic() > self.deadline:
-                self.cancelled = cancelled
-                self.asked = True
-                self.var.set("stop")
-                return
-
-    def __enter__(self) -> _Watch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join(timeout=5)
-
-
 def _lgb_params(spec: _Spec, n_train: int, seed: int) -> dict[str, Any]:
     return {
         "n_estimators": 5000, "learning_rate": 0.1, "num_leaves": 63 if n_train > 100_000 else 31,
@@ -447,35 +250,6 @@ def _lgb_params(spec: _Spec, n_train: int, seed: int) -> dict[str, Any]:
         "random_state": seed, "deterministic": True, "tree_learner": "data",
         "time_out": 10,  # minutes a worker waits on the others' sockets before failing
     }
-
-
-def _run_guarded(client: Any, fit: Callable[[], Any], *, give_up_at: float) -> None:
-    """Run `fit` in a thread, watching the cluster: LightGBM's Dask training cannot lose a worker (the others
-    wait on the network until its time_out), so a lost worker, or a fit still running at `give_up_at`, is an
-    EngineError here instead of a hang."""
-    workers = set(client.scheduler_info()["workers"])
-    outcome: dict[str, BaseException] = {}
-
-    def target() -> None:
-        try:
-            fit()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, name="fit-large-lightgbm", daemon=True)
-    thread.start()
-    while thread.is_alive():
-        thread.join(0.5)
-        if not thread.is_alive():
-            break
-        lost = workers - set(client.scheduler_info()["workers"])
-        if lost:
-            raise EngineError(f"Dask worker(s) {', '.join(sorted(lost))} left during LightGBM training "
-                              "(see their logs: memory limit?); LightGBM's Dask training cannot go on without them.")
-        if time.monotonic() > give_up_at:
-            raise EngineError("LightGBM's Dask training did not stop at the deadline; given up.")
-    if "error" in outcome:
-        raise outcome["error"]
 
 
 def _fit_lightgbm(client: Any, train: Any, spec: _Spec, es: tuple[np.ndarray, np.ndarray], *, params: dict[str, Any],
@@ -490,10 +264,10 @@ def _fit_lightgbm(client: Any, train: Any, spec: _Spec, es: tuple[np.ndarray, np
     est = cls(client=client, **params)
     name = f"automl-large-{uuid.uuid4().hex}"
     min_delta = 1e-4 if n_classes else 1e-4 * float(np.var(es[1]))
-    stopper = _Stopper(es[0], es[1], n_classes=n_classes, name=name, patience=PATIENCE, min_delta=min_delta)
+    stopper = Stopper(es[0], es[1], n_classes=n_classes, name=name, patience=PATIENCE, min_delta=min_delta)
     start = time.monotonic()
-    with _Watch(client, name, deadline=deadline, should_stop=should_stop) as watch:
-        _run_guarded(client, lambda: est.fit(X, y, callbacks=[stopper],
+    with Watch(client, name, deadline=deadline, should_stop=should_stop) as watch:
+        run_guarded(client, lambda: est.fit(X, y, callbacks=[stopper],
                                              categorical_feature=spec.prep.categorical_indices),
                      give_up_at=deadline + LOST_GRACE_S)
     local = est.to_local()
