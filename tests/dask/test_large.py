@@ -79,6 +79,7 @@ def test_bigger_than_a_worker_trains_on_the_workers_and_serves(sessions: clickst
         served_on_worker = client.submit(lambda m, df: m.predict_proba(df), result.best.model, rows).result()
 
     large = result.summary["large"]
+    fit = large["models"]["lightgbm_dask"]
     print(f"fit_large: {wall:.1f} s wall; {large}; peaks MB "
           f"{ {w: round(b / 1e6) for w, b in peaks.peak.items()} }; metrics {result.best.metrics}")
     # the fit ran on every worker, each within its memory limit, and none was lost
@@ -91,7 +92,7 @@ def test_bigger_than_a_worker_trains_on_the_workers_and_serves(sessions: clickst
     assert result.best.metrics["roc_auc"] > 0.65
     assert result.best.metrics["log_loss"] < _base_rate_log_loss(sessions.folder) - 0.01
     # the served pipeline reproduced the cluster's predictions on raw holdout rows
-    assert large["serving_check"]["rows"] >= 500 and large["serving_check"]["max_abs_diff"] <= 1e-6
+    assert fit["serving_check"]["rows"] >= 500 and fit["serving_check"]["max_abs_diff"] <= 1e-6
     # it serves like any other model: saved, loaded (fast path compiled), predicting a pandas frame
     path = tmp_path / "model.joblib"
     sha = save_model(result.best.model, path)
@@ -109,7 +110,7 @@ def test_bigger_than_a_worker_trains_on_the_workers_and_serves(sessions: clickst
 
 def test_regression_with_dates_booleans_text_and_missing_targets(tmp_path: Path) -> None:
     """The other kinds, on a small table: dates as parts, boolean words as levels, text dropped with a
-    warning, rows without a target left out; a regression target."""
+    warning, rows without a target left out; a regression target; LightGBM and XGBoost, each serving."""
     rng = np.random.default_rng(3)
     n = 60_000
     when = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365 * 24, n), unit="h")
@@ -127,25 +128,36 @@ def test_regression_with_dates_booleans_text_and_missing_targets(tmp_path: Path)
              "store": "categorical"}
     with dask_cluster(2, memory_limit="1GB", nthreads=1) as cluster, Client(cluster.address) as client:
         result = fit_large(client, str(tmp_path), target="spend", features=list(kinds), kinds=kinds,
-                           problem_type="regression", metric="rmse", time_budget_s=60, seed=1)
+                           problem_type="regression", metric="rmse", time_budget_s=60, seed=1,
+                           algorithms=("lightgbm", "xgboost"))
         # cancelled as soon as training starts: every worker stops at the same agreed iteration, no hang
         training = {"on": False}
         cancelled = fit_large(client, str(tmp_path), target="spend", features=list(kinds), kinds=kinds,
                               problem_type="regression", metric="rmse", time_budget_s=60, seed=1,
                               on_progress=lambda stage, *_: training.update(on=stage == "searching"),
                               should_stop=lambda: training["on"])
-    assert cancelled.summary["large"]["stopped_by"] == "cancel" and cancelled.summary["stopped_early"]
-    assert cancelled.summary["large"]["trees"] <= 1 + 3  # the iteration it was agreed at, plus the margin
+    stopped = cancelled.summary["large"]["models"]["lightgbm_dask"]
+    assert stopped["stopped_by"] == "cancel" and cancelled.summary["stopped_early"]
+    assert stopped["trees"] < result.summary["large"]["models"]["lightgbm_dask"]["trees"]
     assert result.summary["rows_dropped_missing_target"] == 500
+    assert {r.key for r in result.leaderboard} == {"lightgbm_dask", "xgboost_dask"}
     assert any("'note' is text" in w for w in result.summary["warnings"])
     assert result.best.metrics["r2"] > 0.8
+    print("\n" + "; ".join(f"{r.key}: r2 {r.metrics['r2']}, {result.summary['large']['models'][r.key]}"
+                           for r in result.leaderboard))
+    rows = df.head(50).drop(columns=["spend"])
+    for r in result.leaderboard:
+        assert r.metrics["r2"] > 0.8, (r.key, r.metrics)
+        sha = save_model(r.model, tmp_path / f"{r.key}.joblib")
+        loaded = load_model(tmp_path / f"{r.key}.joblib", sha)
+        np.testing.assert_allclose(loaded.predict(rows), r.model.predict(rows), rtol=1e-6)
     model = result.best.model
     assert [c["name"] for c in model.input_schema] == ["ordered_at", "basket_size", "member", "store"]
     assert next(c for c in model.input_schema if c["name"] == "member")["levels"] == ["no", "yes"]
-    rows = df.head(50).drop(columns=["spend"])
     expected = 3 * rows["basket_size"] + 40 * (rows["member"] == "Yes")
     assert np.corrcoef(model.predict(rows), expected)[0, 1] > 0.8
-    assert result.summary["large"]["serving_check"]["max_abs_diff"] <= 1e-6
+    for figures in result.summary["large"]["models"].values():
+        assert figures["serving_check"]["max_abs_diff"] <= 1e-6, figures
 
 
 def test_the_cluster_fixture_kills_one_worker() -> None:

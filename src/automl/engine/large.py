@@ -26,7 +26,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ from automl.engine.evaluate import Holdout, importance, time_predict
 from automl.engine.explain import plot_data
 from automl.engine.kinds import Kind, boolean_levels, coerce_column, coerce_frame, column_schema
 from automl.engine.largeprep import LargePreprocessor, cluster_coerce, parquet_rows
-from automl.engine.largestop import Stopper, Watch, run_guarded
+from automl.engine.largestop import Stopper, Watch, XGBoostStopper, run_guarded
 from automl.engine.model import FittedModel
 from automl.engine.results import FitResult, ModelResult
 from automl.engine.task import Metric, holdout_metrics, leaderboard_key, resolve_metric, resolve_problem_type
@@ -278,6 +278,73 @@ def _fit_lightgbm(client: Any, train: Any, spec: _Spec, es: tuple[np.ndarray, np
     return local, info
 
 
+def _xgb_params(spec: _Spec, n_train: int, seed: int) -> dict[str, Any]:
+    n_classes = 0 if spec.classes is None else len(spec.classes)
+    if n_classes == 0:
+        task: dict[str, Any] = {"objective": "reg:squarederror", "eval_metric": "rmse"}
+    elif n_classes == 2:
+        task = {"objective": "binary:logistic", "eval_metric": "logloss"}
+    else:
+        task = {"objective": "multi:softprob", "num_class": n_classes, "eval_metric": "mlogloss"}
+    return {**task, "tree_method": "hist", "learning_rate": 0.1, "max_depth": 8 if n_train > 100_000 else 6,
+            "colsample_bytree": 0.9, "max_cat_to_onehot": 1, "seed": seed}
+
+
+def _fit_xgboost(client: Any, train: Any, spec: _Spec, es: tuple[np.ndarray, np.ndarray], *, params: dict[str, Any],
+                 deadline: float, should_stop: Callable[[], bool]) -> tuple[Any, dict[str, Any]]:
+    import dask.array as da
+    import xgboost as xgb
+    from xgboost import dask as dxgb
+
+    n_classes = 0 if spec.classes is None else len(spec.classes)
+    width = spec.prep.n_features_out_
+    X = train.map_partitions(_matrix, spec, meta=np.empty((0, width), np.float32))
+    y = train[spec.target].map_partitions(_encode, spec.classes,
+                                          meta=np.empty((0,), np.int32 if n_classes else np.float64))
+    cats = set(spec.prep.categorical_indices)
+    types = ["c" if j in cats else "q" for j in range(width)]
+    dtrain = dxgb.DaskQuantileDMatrix(client, X, y, feature_types=types, enable_categorical=True)
+    des = dxgb.DaskDMatrix(client, da.from_array(es[0], chunks=es[0].shape), da.from_array(es[1], chunks=len(es[1])),
+                           feature_types=types, enable_categorical=True)
+    name = f"automl-large-{uuid.uuid4().hex}"
+    out: dict[str, Any] = {}
+    start = time.monotonic()
+    with Watch(client, name, deadline=deadline, should_stop=should_stop) as watch:
+        run_guarded(client, lambda: out.update(dxgb.train(
+            client, params, dtrain, num_boost_round=5000, evals=[(des, "es")], early_stopping_rounds=PATIENCE,
+            callbacks=[XGBoostStopper(name)], verbose_eval=False)), give_up_at=deadline + LOST_GRACE_S)
+    booster = out["booster"]
+    local = (xgb.XGBClassifier if n_classes else xgb.XGBRegressor)(enable_categorical=True)
+    local.load_model(bytearray(booster.save_raw(raw_format="ubj")))
+    rounds = booster.num_boosted_rounds()
+    best = int(getattr(booster, "best_iteration", rounds - 1)) + 1
+    info = {"fit_seconds": round(time.monotonic() - start, 3), "trees": rounds, "best_iteration": best,
+            "stopped_by": "cancel" if watch.cancelled else ("deadline" if watch.asked else "early stopping"),
+            "cancelled": watch.cancelled}
+    return local, info
+
+
+def _xgb_spec(spec: _Spec, rows: pd.DataFrame) -> _Spec:
+    """XGBoost refuses negative categories: its preprocessor writes NaN for unknown and missing ones."""
+    prep = LargePreprocessor(numeric=spec.prep.numeric, datetime=spec.prep.datetime, categories=spec.prep.categories,
+                             missing_code=np.nan).fit()
+    return replace(spec, prep=prep, transformer=_transformer(prep, spec.kinds, rows))
+
+
+@dataclass(frozen=True)
+class _Family:
+    engine: str
+    params: Callable[[_Spec, int, int], dict[str, Any]]
+    fit: Callable[..., tuple[Any, dict[str, Any]]]
+    spec: Callable[[_Spec, pd.DataFrame], _Spec]
+
+
+FAMILIES = {
+    "lightgbm": _Family("lightgbm.dask", _lgb_params, _fit_lightgbm, lambda spec, rows: spec),
+    "xgboost": _Family("xgboost.dask", _xgb_params, _fit_xgboost, _xgb_spec),
+}
+
+
 # ---------------------------------------------------------------- pass 3: the holdout
 
 def _raw_pred(est: Any, A: np.ndarray, n_classes: int) -> np.ndarray:
@@ -328,10 +395,14 @@ def fit_large(
     client: Any, parquet: str, *, target: str, features: list[str], kinds: dict[str, str], problem_type: str,
     metric: str, time_budget_s: float, seed: int = 0, storage_options: dict[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None, on_progress: Callable[[str, float, str], None] | None = None,
-    on_model: Callable[[ModelResult], None] | None = None,
+    on_model: Callable[[ModelResult], None] | None = None, algorithms: tuple[str, ...] = ("lightgbm",),
 ) -> FitResult:
-    """Train LightGBM on the cluster of `client` from the Parquet at `parquet` (a file or folder, local or an
-    fsspec URL with `storage_options`); the same FitResult as `AutoML.fit`, with one model."""
+    """Train on the cluster of `client` from the Parquet at `parquet` (a file or folder, local or an fsspec URL
+    with `storage_options`); the same FitResult as `AutoML.fit`, one model per algorithm in `algorithms`
+    ("lightgbm", "xgboost"; in that order, the training time split between them), ranked like its leaderboard."""
+    unknown = [a for a in algorithms if a not in FAMILIES]
+    if unknown or not algorithms:
+        raise EngineError(f"Unknown large-data algorithm(s) {unknown}; use {sorted(FAMILIES)}.")
     import dask.dataframe as dd
 
     import dask
@@ -369,38 +440,54 @@ def fit_large(
         es = (_matrix(es_raw, spec), _encode(es_raw[target], spec.classes))
         if should_stop():
             raise EngineError("Training was stopped before any model finished.")
-        # the holdout pass reads the data once more (the scan's time includes the workers' first imports)
+        # each model's holdout pass reads the data once more (the scan's time includes the first imports)
         reserve = min(max(0.5 * scan_s + 1.0, 0.1 * clock.total), 0.3 * clock.total)
-        deadline = clock.start + clock.total - reserve
-        progress("searching", f"LightGBM on {n_parts} partitions across {len(client.scheduler_info()['workers'])} "
-                              "Dask workers")
-        train = roles[roles[_ROLE] == _TRAIN]
-        params = _lgb_params(spec, n_rows, seed)
-        est, info = _fit_lightgbm(client, train, spec, es, params=params, deadline=deadline, should_stop=should_stop)
-        if info["cancelled"] and info["trees"] == 0:
-            raise EngineError("Training was stopped before any model finished.")
-        progress("finalizing", "Scoring the holdout on the cluster")
-        scored, sample_raw, sample_scored = _holdout(roles, est, spec)
-    schema = _input_schema(spec, sample_raw[list(spec.kinds)].reset_index(drop=True), scan)
-    result = _result(est, spec, scored, sample_raw, sample_scored, es=es, params=params, info=info,
-                     clock=clock, seed=seed, input_schema=schema)
-    if on_model is not None:
-        on_model(result)
+        end = clock.start + clock.total
+        results: list[ModelResult] = []
+        figures: dict[str, dict[str, Any]] = {}
+        cancelled = False
+        for i, algorithm in enumerate(algorithms):
+            left = len(algorithms) - i
+            if cancelled or should_stop() or time.monotonic() > end - reserve * left:
+                break
+            family = FAMILIES[algorithm]
+            fspec = family.spec(spec, es_raw)
+            fes = (_matrix(es_raw, fspec), _encode(es_raw[target], fspec.classes))
+            deadline = time.monotonic() + (end - reserve * left - time.monotonic()) / left
+            progress("searching", f"{family.engine} on {n_parts} partitions across "
+                                  f"{len(client.scheduler_info()['workers'])} Dask workers")
+            params = family.params(fspec, n_rows, seed)
+            est, info = family.fit(client, roles[roles[_ROLE] == _TRAIN], fspec, fes, params=params,
+                                   deadline=deadline, should_stop=should_stop)
+            cancelled = bool(info["cancelled"])
+            if cancelled and info["trees"] == 0:
+                break
+            progress("finalizing", f"Scoring the holdout on the cluster ({algorithm})")
+            scored, sample_raw, sample_scored = _holdout(roles, est, fspec)
+            schema = _input_schema(fspec, sample_raw[list(fspec.kinds)].reset_index(drop=True), scan)
+            result = _result(est, fspec, scored, sample_raw, sample_scored, es=fes, params=params, info=info,
+                             clock=clock, seed=seed, input_schema=schema, algorithm=algorithm)
+            check = result.params.pop("_serving_check")
+            figures[result.key] = {"engine": family.engine, **info, "serving_check": check}
+            results.append(result)
+            if on_model is not None:
+                on_model(result)
+    if not results:
+        raise EngineError("Training was stopped before any model finished.")
+    leaderboard = sorted(results, key=lambda r: leaderboard_key(spec.metric.name, r.cv_score, r.predict_ms_per_row))
     summary = {
         "rows": n_rows, "rows_dropped_missing_target": n_rows - n_target,
         "n_train": n_target - len(scored) - len(es[1]),
         "n_test": len(scored), "n_early_stopping": len(es[1]), "n_folds": 0, "column_kinds": dict(spec.kinds),
-        "dropped_columns": dropped, "n_models": 1, "warnings": spec.warnings + _class_warnings(scan, spec),
-        "elapsed_s": round(time.monotonic() - clock.start, 2), "stopped_early": bool(info["cancelled"]),
-        "large": {"engine": "lightgbm.dask", "partitions": n_parts, "scan_s": round(scan_s, 2), **info,
-                  "serving_check": result.params.pop("_serving_check")},
+        "dropped_columns": dropped, "n_models": len(results), "warnings": spec.warnings + _class_warnings(scan, spec),
+        "elapsed_s": round(time.monotonic() - clock.start, 2), "stopped_early": cancelled,
+        "large": {"partitions": n_parts, "scan_s": round(scan_s, 2), "models": figures},
     }
-    progress("finalizing", f"Done: {result.key}")
+    progress("finalizing", f"Done: best model {leaderboard[0].key}")
     return FitResult(
         problem_type=spec.problem_type, metric=spec.metric.name, metric_direction=spec.metric.direction,
-        leaderboard=sorted([result], key=lambda r: leaderboard_key(spec.metric.name, r.cv_score,
-                                                                   r.predict_ms_per_row)),
-        best=result, summary=summary, classes=None if spec.classes is None else spec.classes.tolist(),
+        leaderboard=leaderboard, best=leaderboard[0], summary=summary,
+        classes=None if spec.classes is None else spec.classes.tolist(),
     )
 
 
@@ -414,12 +501,12 @@ def _class_warnings(scan: dict[str, Any], spec: _Spec) -> list[str]:
 
 def _result(est: Any, spec: _Spec, scored: pd.DataFrame, sample_raw: pd.DataFrame, sample_scored: pd.DataFrame, *,
             es: tuple[np.ndarray, np.ndarray], params: dict[str, Any], info: dict[str, Any], clock: _Clock,
-            seed: int, input_schema: list[dict[str, Any]]) -> ModelResult:
+            seed: int, input_schema: list[dict[str, Any]], algorithm: str) -> ModelResult:
     n_classes = 0 if spec.classes is None else len(spec.classes)
     features = list(spec.kinds)
     raw = sample_raw[features].reset_index(drop=True)
     model = FittedModel(
-        algorithm="lightgbm", problem_type=spec.problem_type, classes=spec.classes, kinds=spec.kinds,
+        algorithm=algorithm, problem_type=spec.problem_type, classes=spec.classes, kinds=spec.kinds,
         input_schema=input_schema, members=[(Pipeline([("prep", spec.transformer), ("model", est)]), 1.0)],
     )
     pred_cols = [c for c in scored.columns if c.startswith("p")]
@@ -443,7 +530,7 @@ def _result(est: Any, spec: _Spec, scored: pd.DataFrame, sample_raw: pd.DataFram
     cv = spec.metric(es[1], es_pred)
     shown = {k: v for k, v in params.items() if k not in ("verbose", "deterministic", "tree_learner")}
     return ModelResult(
-        key="lightgbm_dask", algorithm="lightgbm", params={**shown, "n_estimators": info["best_iteration"],
+        key=f"{algorithm}_dask", algorithm=algorithm, params={**shown, "n_estimators": info["best_iteration"],
                                                          "_serving_check": {"rows": len(raw), "max_abs_diff": diff}},
         cv_score=round(float(cv), 6), metrics=holdout_metrics(spec.problem_type, y, pred),
         fit_seconds=info["fit_seconds"], predict_ms_per_row=ms, feature_importance=feats,

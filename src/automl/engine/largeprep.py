@@ -80,10 +80,12 @@ class LargePreprocessor(TransformerMixin, BaseEstimator):
     Its state comes from the cluster's scan, not from data handed to `fit`; the same object transforms the
     partitions on the workers and the rows served."""
 
-    def __init__(self, numeric: list[str], datetime: list[str], categories: dict[str, list[str]]) -> None:
+    def __init__(self, numeric: list[str], datetime: list[str], categories: dict[str, list[str]],
+                 missing_code: float = -1.0) -> None:
         self.numeric = numeric
         self.datetime = datetime
         self.categories = categories
+        self.missing_code = missing_code  # -1 for LightGBM; NaN for XGBoost, which refuses negative categories
 
     def fit(self, X: Any = None, y: Any = None) -> LargePreprocessor:
         """Nothing is learned from `X`: the state is the scan's (a ColumnTransformer calls this with its rows)."""
@@ -109,9 +111,11 @@ class LargePreprocessor(TransformerMixin, BaseEstimator):
             out[:, j:j + width] = datetime_part_matrix(matrix)
             j += width
         for c, index in self.lookup_.items():
-            out[:, j] = index.get_indexer(X[c])
+            codes = index.get_indexer(X[c]).astype(np.float32)
+            codes[codes < 0] = self.missing_code
+            out[:, j] = codes
             j += 1
-        return out  # unknown and missing categories are -1, which LightGBM reads as missing
+        return out  # unknown and missing categories are `missing_code`, which the booster reads as missing
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         parts = [f"{c}_{p}" for c in self.datetime for p in DATETIME_PARTS]

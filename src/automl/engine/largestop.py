@@ -12,10 +12,28 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import xgboost as xgb
 
 from automl.engine.errors import EngineError
 
 STOP_MARGIN = 3  # iterations between a stop being agreed and taken: more than workers can be apart
+
+
+def agreed_stop(name: str, iteration: int) -> int | None:
+    """On a worker, each iteration: the iteration every worker stops at, once the client has asked for a stop
+    (Dask Variable `name`): the first worker to read "stop" turns it, under a Dask Lock, into an iteration
+    STOP_MARGIN ahead; None while no stop is asked."""
+    from distributed import Lock, Variable
+
+    var = Variable(name)
+    value = var.get(timeout=30)
+    if value == "stop":
+        with Lock(name):
+            value = var.get(timeout=30)
+            if value == "stop":
+                value = iteration + STOP_MARGIN
+                var.set(value)
+    return value if isinstance(value, int) else None
 
 
 class Stopper:
@@ -42,19 +60,6 @@ class Stopper:
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         return float(-np.mean(logp[np.arange(len(self.y)), self.y]))
 
-    def _agreed_stop(self, iteration: int) -> int | None:
-        from distributed import Lock, Variable
-
-        var = Variable(self.name)
-        value = var.get(timeout=30)
-        if value == "stop":
-            with Lock(self.name):
-                value = var.get(timeout=30)
-                if value == "stop":
-                    value = iteration + STOP_MARGIN
-                    var.set(value)
-        return value if isinstance(value, int) else None
-
     def __call__(self, env: Any) -> None:
         import lightgbm as lgb
 
@@ -66,7 +71,7 @@ class Stopper:
         loss = self._loss(self.raw)
         if loss < self.best - self.min_delta:
             self.best, self.best_iter = loss, i
-        stop_at = self._agreed_stop(i)
+        stop_at = agreed_stop(self.name, i)
         if i - self.best_iter >= self.patience or (stop_at is not None and i >= stop_at):
             raise lgb.callback.EarlyStopException(self.best_iter, [("es", "loss", self.best, False)])
 
@@ -129,3 +134,16 @@ def run_guarded(client: Any, fit: Callable[[], Any], *, give_up_at: float) -> No
             raise EngineError("LightGBM's Dask training did not stop at the deadline; given up.")
     if "error" in outcome:
         raise outcome["error"]
+
+
+class XGBoostStopper(xgb.callback.TrainingCallback):
+    """The agreed stop for `xgboost.dask.train` (its early stopping is its own: metrics are summed over the
+    workers, so they already agree)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        stop_at = agreed_stop(self.name, epoch)
+        return stop_at is not None and epoch >= stop_at
