@@ -16,22 +16,21 @@ scan, numbers as they are, datetimes as their parts, text dropped with a warning
 (`to_local()`). Before it is returned, the local pipeline must reproduce the cluster's predictions on raw
 holdout rows (`summary["large"]["serving_check"]`).
 
-`largeprep.py` holds the sizing helpers (`is_large`, `memory_estimate`) and the preprocessor, `largestop.py`
-the stop every worker agrees on and the guard against a lost worker.
+`largeprep.py` holds the sizing helpers (`is_large`, `memory_estimate`) and the preprocessor, `largefit.py`
+the model families (LightGBM, XGBoost), `largestop.py` the stop every worker agrees on and the guard against
+a lost worker.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from automl.engine.dataprep import DROPPED_KINDS, IMBALANCE_SHARE, MIN_CLASS_ROWS, MIN_ROWS
@@ -39,8 +38,8 @@ from automl.engine.errors import EngineError
 from automl.engine.evaluate import Holdout, importance, time_predict
 from automl.engine.explain import plot_data
 from automl.engine.kinds import Kind, boolean_levels, coerce_column, coerce_frame, column_schema
-from automl.engine.largeprep import LargePreprocessor, cluster_coerce, parquet_rows
-from automl.engine.largestop import Stopper, Watch, XGBoostStopper, run_guarded
+from automl.engine.largefit import FAMILIES, Spec, encode, matrix, transformer
+from automl.engine.largeprep import LargePreprocessor, parquet_rows
 from automl.engine.model import FittedModel
 from automl.engine.results import FitResult, ModelResult
 from automl.engine.task import Metric, holdout_metrics, leaderboard_key, resolve_metric, resolve_problem_type
@@ -52,9 +51,7 @@ MAX_CLASSES = 1000
 HOLDOUT_FRACTION, HOLDOUT_ROWS = 0.2, 200_000
 ES_FRACTION, ES_ROWS = 0.1, 20_000  # the early-stopping set: on every worker, so capped
 SAMPLE_ROWS = 1000  # raw holdout rows that come back: timing, importance, the serving check
-PATIENCE = 50
 SERVING_ATOL = 1e-6
-LOST_GRACE_S = 60.0  # past the deadline, a fit still running is given up
 _ROLE = "__automl_role__"
 _HOLDOUT, _ES, _TRAIN, _SAMPLE = 0, 1, 2, 3
 
@@ -70,28 +67,6 @@ def _roles(df: pd.DataFrame, *, seed: int, holdout: float, es: float, sample: fl
     role = np.where(u < holdout, _HOLDOUT, np.where(u < holdout + es, _ES, _TRAIN)).astype(np.int8)
     role[u < sample] = _SAMPLE  # the sample is part of the holdout
     return df.assign(**{_ROLE: role})
-
-
-@dataclass
-class _Spec:
-    target: str
-    kinds: dict[str, str]
-    problem_type: str
-    metric: Metric
-    classes: np.ndarray | None
-    prep: LargePreprocessor
-    transformer: ColumnTransformer  # the serving pipeline's first step: `prep` on its columns
-    warnings: list[str] = field(default_factory=list)
-
-
-def _encode(y: pd.Series, classes: np.ndarray | None) -> np.ndarray:
-    if classes is None:
-        return pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
-    return pd.Index(classes).get_indexer(y.to_numpy()).astype(np.int32)
-
-
-def _matrix(df: pd.DataFrame, spec: _Spec) -> np.ndarray:
-    return spec.transformer.transform(cluster_coerce(df, spec.kinds))
 
 
 # ---------------------------------------------------------------- pass 1: the scan
@@ -187,17 +162,8 @@ def _target(counts: pd.Series | None, requested: str, metric: str, dtype: Any) -
     return ptype, resolve_metric(metric, ptype), classes
 
 
-def _transformer(prep: LargePreprocessor, kinds: dict[str, str], rows: pd.DataFrame) -> ColumnTransformer:
-    """`prep` as a fitted ColumnTransformer, the first step every served pipeline has (the fast path compiles
-    it, delegating to `prep`); fitted on a few rows only for their column names: `prep`'s state is the scan's."""
-    columns = [str(c) for c in prep.feature_names_in_]
-    rows = rows.head(100) if len(rows) else pd.DataFrame({c: [None] for c in kinds})
-    ct = ColumnTransformer([("large", prep, columns)], remainder="drop", sparse_threshold=0.0)
-    return ct.fit(coerce_frame(rows, kinds))
-
-
 def _plan(ddf: Any, scan: dict[str, Any], *, target: str, kinds: dict[str, str], problem_type: str,
-          metric: str, rows: pd.DataFrame) -> _Spec:
+          metric: str, rows: pd.DataFrame) -> Spec:
     ptype, metric_obj, classes = _target(scan.get("target"), problem_type, metric, ddf[target].dtype)
     warnings: list[str] = []
     used: dict[str, str] = {}
@@ -222,11 +188,11 @@ def _plan(ddf: Any, scan: dict[str, Any], *, target: str, kinds: dict[str, str],
         numeric=[c for c, k in used.items() if k in ("numeric", "boolean")],
         datetime=[c for c, k in used.items() if k == "datetime"], categories=categories,
     ).fit()
-    return _Spec(target=target, kinds=used, problem_type=ptype, metric=metric_obj, classes=classes, prep=prep,
-                 transformer=_transformer(prep, used, rows), warnings=warnings)
+    return Spec(target=target, kinds=used, problem_type=ptype, metric=metric_obj, classes=classes, prep=prep,
+                 transformer=transformer(prep, used, rows), warnings=warnings)
 
 
-def _input_schema(spec: _Spec, sample: pd.DataFrame, scan: dict[str, Any]) -> list[dict[str, Any]]:
+def _input_schema(spec: Spec, sample: pd.DataFrame, scan: dict[str, Any]) -> list[dict[str, Any]]:
     """As the regular path writes it (kinds.column_schema on the sample), with the categories and the
     words-as-missing flag from the whole data."""
     coerced = coerce_frame(sample, spec.kinds)
@@ -241,110 +207,6 @@ def _input_schema(spec: _Spec, sample: pd.DataFrame, scan: dict[str, Any]) -> li
     return schema
 
 
-# ---------------------------------------------------------------- pass 2: the fit
-
-def _lgb_params(spec: _Spec, n_train: int, seed: int) -> dict[str, Any]:
-    return {
-        "n_estimators": 5000, "learning_rate": 0.1, "num_leaves": 63 if n_train > 100_000 else 31,
-        "min_child_samples": 20, "colsample_bytree": 0.9, "subsample": 1.0, "verbose": -1,
-        "random_state": seed, "deterministic": True, "tree_learner": "data",
-        "time_out": 10,  # minutes a worker waits on the others' sockets before failing
-    }
-
-
-def _fit_lightgbm(client: Any, train: Any, spec: _Spec, es: tuple[np.ndarray, np.ndarray], *, params: dict[str, Any],
-                  deadline: float, should_stop: Callable[[], bool]) -> tuple[Any, dict[str, Any]]:
-    import lightgbm as lgb
-
-    n_classes = 0 if spec.classes is None else len(spec.classes)
-    X = train.map_partitions(_matrix, spec, meta=np.empty((0, spec.prep.n_features_out_), np.float32))
-    y = train[spec.target].map_partitions(_encode, spec.classes,
-                                          meta=np.empty((0,), np.int32 if n_classes else np.float64))
-    cls = lgb.DaskLGBMClassifier if n_classes else lgb.DaskLGBMRegressor
-    est = cls(client=client, **params)
-    name = f"automl-large-{uuid.uuid4().hex}"
-    min_delta = 1e-4 if n_classes else 1e-4 * float(np.var(es[1]))
-    stopper = Stopper(es[0], es[1], n_classes=n_classes, name=name, patience=PATIENCE, min_delta=min_delta)
-    start = time.monotonic()
-    with Watch(client, name, deadline=deadline, should_stop=should_stop) as watch:
-        run_guarded(client, lambda: est.fit(X, y, callbacks=[stopper],
-                                             categorical_feature=spec.prep.categorical_indices),
-                     give_up_at=deadline + LOST_GRACE_S)
-    local = est.to_local()
-    info = {"fit_seconds": round(time.monotonic() - start, 3), "trees": int(local.booster_.current_iteration()),
-            "best_iteration": int(local.best_iteration_ or local.booster_.current_iteration()),
-            "stopped_by": "cancel" if watch.cancelled else ("deadline" if watch.asked else "early stopping"),
-            "cancelled": watch.cancelled}
-    return local, info
-
-
-def _xgb_params(spec: _Spec, n_train: int, seed: int) -> dict[str, Any]:
-    n_classes = 0 if spec.classes is None else len(spec.classes)
-    if n_classes == 0:
-        task: dict[str, Any] = {"objective": "reg:squarederror", "eval_metric": "rmse"}
-    elif n_classes == 2:
-        task = {"objective": "binary:logistic", "eval_metric": "logloss"}
-    else:
-        task = {"objective": "multi:softprob", "num_class": n_classes, "eval_metric": "mlogloss"}
-    return {**task, "tree_method": "hist", "learning_rate": 0.1, "max_depth": 8 if n_train > 100_000 else 6,
-            "colsample_bytree": 0.9, "max_cat_to_onehot": 1, "seed": seed}
-
-
-def _fit_xgboost(client: Any, train: Any, spec: _Spec, es: tuple[np.ndarray, np.ndarray], *, params: dict[str, Any],
-                 deadline: float, should_stop: Callable[[], bool]) -> tuple[Any, dict[str, Any]]:
-    import dask.array as da
-    import xgboost as xgb
-    from xgboost import dask as dxgb
-
-    n_classes = 0 if spec.classes is None else len(spec.classes)
-    width = spec.prep.n_features_out_
-    X = train.map_partitions(_matrix, spec, meta=np.empty((0, width), np.float32))
-    y = train[spec.target].map_partitions(_encode, spec.classes,
-                                          meta=np.empty((0,), np.int32 if n_classes else np.float64))
-    cats = set(spec.prep.categorical_indices)
-    types = ["c" if j in cats else "q" for j in range(width)]
-    dtrain = dxgb.DaskQuantileDMatrix(client, X, y, feature_types=types, enable_categorical=True)
-    des = dxgb.DaskDMatrix(client, da.from_array(es[0], chunks=es[0].shape), da.from_array(es[1], chunks=len(es[1])),
-                           feature_types=types, enable_categorical=True)
-    name = f"automl-large-{uuid.uuid4().hex}"
-    out: dict[str, Any] = {}
-    start = time.monotonic()
-    with Watch(client, name, deadline=deadline, should_stop=should_stop) as watch:
-        run_guarded(client, lambda: out.update(dxgb.train(
-            client, params, dtrain, num_boost_round=5000, evals=[(des, "es")], early_stopping_rounds=PATIENCE,
-            callbacks=[XGBoostStopper(name)], verbose_eval=False)), give_up_at=deadline + LOST_GRACE_S)
-    booster = out["booster"]
-    local = (xgb.XGBClassifier if n_classes else xgb.XGBRegressor)(enable_categorical=True)
-    local.load_model(bytearray(booster.save_raw(raw_format="ubj")))
-    rounds = booster.num_boosted_rounds()
-    best = int(getattr(booster, "best_iteration", rounds - 1)) + 1
-    info = {"fit_seconds": round(time.monotonic() - start, 3), "trees": rounds, "best_iteration": best,
-            "stopped_by": "cancel" if watch.cancelled else ("deadline" if watch.asked else "early stopping"),
-            "cancelled": watch.cancelled}
-    return local, info
-
-
-def _xgb_spec(spec: _Spec, rows: pd.DataFrame) -> _Spec:
-    """XGBoost refuses negative categories: its preprocessor writes NaN for unknown and missing ones."""
-    prep = LargePreprocessor(numeric=spec.prep.numeric, datetime=spec.prep.datetime, categories=spec.prep.categories,
-                             missing_code=np.nan).fit()
-    return replace(spec, prep=prep, transformer=_transformer(prep, spec.kinds, rows))
-
-
-@dataclass(frozen=True)
-class _Family:
-    engine: str
-    params: Callable[[_Spec, int, int], dict[str, Any]]
-    fit: Callable[..., tuple[Any, dict[str, Any]]]
-    spec: Callable[[_Spec, pd.DataFrame], _Spec]
-
-
-FAMILIES = {
-    "lightgbm": _Family("lightgbm.dask", _lgb_params, _fit_lightgbm, lambda spec, rows: spec),
-    "xgboost": _Family("xgboost.dask", _xgb_params, _fit_xgboost, _xgb_spec),
-}
-
-
 # ---------------------------------------------------------------- pass 3: the holdout
 
 def _raw_pred(est: Any, A: np.ndarray, n_classes: int) -> np.ndarray:
@@ -356,17 +218,17 @@ def _raw_pred(est: Any, A: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
-def _score_part(df: pd.DataFrame, est: Any, spec: _Spec) -> pd.DataFrame:
+def _score_part(df: pd.DataFrame, est: Any, spec: Spec) -> pd.DataFrame:
     """A holdout partition's targets and predictions (the cluster's), one column per class."""
     df = df[df[spec.target].notna()]
     n_classes = 0 if spec.classes is None else len(spec.classes)
-    pred = _raw_pred(est, _matrix(df, spec), n_classes) if len(df) else np.zeros((0, max(n_classes, 1)))
+    pred = _raw_pred(est, matrix(df, spec), n_classes) if len(df) else np.zeros((0, max(n_classes, 1)))
     pred = pred.reshape(len(df), -1)
     cols = {f"p{k}": pred[:, k] for k in range(pred.shape[1])}
-    return pd.DataFrame({"y": _encode(df[spec.target], spec.classes).astype(np.float64), **cols}, index=df.index)
+    return pd.DataFrame({"y": encode(df[spec.target], spec.classes).astype(np.float64), **cols}, index=df.index)
 
 
-def _holdout(ddf: Any, est: Any, spec: _Spec) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _holdout(ddf: Any, est: Any, spec: Spec) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(targets + predictions of every holdout row, the raw sample rows, their predictions): all small."""
     import dask
 
@@ -437,7 +299,7 @@ def fit_large(
             raise EngineError(f"Only {n_target} rows have a target value; at least {MIN_ROWS} are needed.")
         spec = _plan(ddf, scan, target=target, kinds=use, problem_type=problem_type, metric=metric, rows=es_raw)
         scan_s = time.monotonic() - clock.start
-        es = (_matrix(es_raw, spec), _encode(es_raw[target], spec.classes))
+        es = (matrix(es_raw, spec), encode(es_raw[target], spec.classes))
         if should_stop():
             raise EngineError("Training was stopped before any model finished.")
         # each model's holdout pass reads the data once more (the scan's time includes the first imports)
@@ -452,7 +314,7 @@ def fit_large(
                 break
             family = FAMILIES[algorithm]
             fspec = family.spec(spec, es_raw)
-            fes = (_matrix(es_raw, fspec), _encode(es_raw[target], fspec.classes))
+            fes = (matrix(es_raw, fspec), encode(es_raw[target], fspec.classes))
             deadline = time.monotonic() + (end - reserve * left - time.monotonic()) / left
             progress("searching", f"{family.engine} on {n_parts} partitions across "
                                   f"{len(client.scheduler_info()['workers'])} Dask workers")
@@ -491,7 +353,7 @@ def fit_large(
     )
 
 
-def _class_warnings(scan: dict[str, Any], spec: _Spec) -> list[str]:
+def _class_warnings(scan: dict[str, Any], spec: Spec) -> list[str]:
     if spec.classes is None:
         return []
     shares = scan["target"] / scan["target"].sum()
@@ -499,7 +361,7 @@ def _class_warnings(scan: dict[str, Any], spec: _Spec) -> list[str]:
         else []
 
 
-def _result(est: Any, spec: _Spec, scored: pd.DataFrame, sample_raw: pd.DataFrame, sample_scored: pd.DataFrame, *,
+def _result(est: Any, spec: Spec, scored: pd.DataFrame, sample_raw: pd.DataFrame, sample_scored: pd.DataFrame, *,
             es: tuple[np.ndarray, np.ndarray], params: dict[str, Any], info: dict[str, Any], clock: _Clock,
             seed: int, input_schema: list[dict[str, Any]], algorithm: str) -> ModelResult:
     n_classes = 0 if spec.classes is None else len(spec.classes)
