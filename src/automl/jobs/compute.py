@@ -29,7 +29,8 @@ def experiment_executor(settings: Settings, *, name: str) -> Iterator[DaskExecut
     from distributed import Client
 
     try:
-        client = Client(settings.dask_scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        # the default client of this (single-job) process: Dask collections and lightgbm.dask find it there
+        client = Client(settings.dask_scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as exc:
         raise JobFailed(f"The Dask scheduler at {settings.dask_scheduler} did not answer: {exc}") from None
     log.info("training on dask", extra={"scheduler": settings.dask_scheduler, "task_prefix": name})

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from automl.db.base import utcnow
 from automl.db.models import Experiment, Job, JobStatus, TrainedModel
 from automl.ingest.jsonable import jsonable
-from automl.jobs.compute import experiment_executor
+from automl.jobs.compute import experiment_executor, large_on_cluster
 from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobKind, JobLost, on_status, register
 from automl.storage import ObjectCorrupt, Storage
 
@@ -42,18 +42,20 @@ def remove_orphan_artifacts(session: Session, storage: Storage, exp_id: int) -> 
     (`.<key>.joblib.<random>.tmp`, see engine.artifacts)."""
     known = set(session.scalars(select(TrainedModel.artifact_key).where(TrainedModel.experiment_id == exp_id)))
     prefix = artifact_prefix(exp_id)
+    stale = [o for o in storage.objects("artifacts", prefix=prefix) if o.key not in known]
+    if not storage.remote:  # temporaries written in place, before artifacts were prepared in the scratch
+        stale += [o for o in storage.objects("artifacts", prefix=f".{prefix}") if o.name.endswith(".tmp")]
+    stale += [*storage.objects("uploads", prefix=prefix), *storage.objects("uploads", prefix=f".{prefix}")]
     removed = 0
-    for obj in storage.objects("artifacts", prefix=prefix):
-        if obj.key not in known:
-            storage.delete("artifacts", obj.name)
-            removed += 1
-    if not storage.remote:  # written in place before the scratch existed
-        for obj in storage.objects("artifacts", prefix=f".{prefix}"):
-            if obj.name.endswith(".tmp"):
-                storage.delete("artifacts", obj.name)
-                removed += 1
-    for obj in [*storage.objects("uploads", prefix=prefix), *storage.objects("uploads", prefix=f".{prefix}")]:
-        Storage.remove(Path(obj.ref))
+    for obj in stale:
+        try:
+            if obj.area == "uploads":
+                Storage.remove(Path(obj.ref))
+            else:
+                storage.delete(obj.area, obj.name)
+        except Exception:  # noqa: BLE001 - the store unreachable: an unreferenced artifact is the janitor's later
+            log.warning("could not delete %s/%s now; the janitor will", obj.area, obj.name, exc_info=True)
+            continue
         removed += 1
     return removed
 
@@ -88,30 +90,43 @@ def mirror_job(session: Session, job: Job, storage: Storage | None) -> None:
 def run_experiment(ctx: JobContext) -> None:
     import pandas as pd
 
-    from automl.engine import AutoML, EngineError
+    from automl.engine import AutoML, EngineError, fit_large
 
     exp_id = int(ctx.payload["experiment_id"])
     spec = _start_clean(ctx, exp_id)
     progress = ctx.report_progress
-    progress("loading", 0.0, "Loading the dataset")
-    df = pd.read_parquet(spec["path"], columns=[*spec["features"], spec["target"]])
-    spent = time.time() - ctx.claimed_at
-    budget = max(1.0, spec["budget"] - spent - overhead_reserve(spec["budget"]))
     register_model = _ModelRegistrar(ctx, exp_id, spec["metric"])
     stop = lambda: ctx.should_stop() or register_model.lost  # noqa: E731
+    columns = [*spec["features"], spec["target"]]
     try:
         with experiment_executor(ctx.settings, name=f"automl-e{exp_id}") as executor:
-            automl = AutoML(
-                time_budget_s=budget, metric=spec["metric"], problem_type=spec["problem_type"], seed=0,
-                on_progress=progress, on_model=register_model, should_stop=stop, executor=executor,
-            )
-            result = automl.fit(df, target=spec["target"], features=spec["features"], kinds=spec["kinds"])
+            common = dict(metric=spec["metric"], problem_type=spec["problem_type"], seed=0)
+            if executor is not None and large_on_cluster(ctx.settings, executor.client, spec["url"],
+                                                         storage_options=spec["storage_options"], columns=columns):
+                progress("loading", 0.0, "Larger than a worker's share of memory: training on the partitions")
+                result = fit_large(
+                    executor.client, spec["url"], storage_options=spec["storage_options"], target=spec["target"],
+                    features=spec["features"], kinds=spec["kinds"], time_budget_s=_budget(ctx, spec),
+                    should_stop=stop, on_progress=progress, on_model=register_model, **common,
+                )
+            else:
+                progress("loading", 0.0, "Loading the dataset")
+                df = pd.read_parquet(spec["path"], columns=columns)
+                automl = AutoML(time_budget_s=_budget(ctx, spec), on_progress=progress, on_model=register_model,
+                                should_stop=stop, executor=executor, **common)
+                result = automl.fit(df, target=spec["target"], features=spec["features"], kinds=spec["kinds"])
     except EngineError as exc:
         _raise_if_stopped(ctx, register_model.lost)
         raise JobFailed(str(exc)) from None
     _raise_if_stopped(ctx, register_model.lost)
     progress("finalizing", 1.0, "Saving results")
     _finish(ctx, exp_id, result, register_model.ids)
+
+
+def _budget(ctx: JobContext, spec: dict[str, Any]) -> float:
+    """The engine's budget: the experiment's, net of the time spent since the claim and of what follows."""
+    spent = time.time() - ctx.claimed_at
+    return max(1.0, spec["budget"] - spent - overhead_reserve(spec["budget"]))
 
 
 def _raise_if_stopped(ctx: JobContext, lost: bool) -> None:
