@@ -160,6 +160,37 @@ def test_regression_with_dates_booleans_text_and_missing_targets(tmp_path: Path)
         assert figures["serving_check"]["max_abs_diff"] <= 1e-6, figures
 
 
+def test_multiclass_string_target(tmp_path: Path) -> None:
+    """Three string classes, both families: probabilities per class in the classes' order, better than the
+    majority class, served after a save and load."""
+    rng = np.random.default_rng(5)
+    n = 30_000
+    x = rng.normal(size=(n, 2))
+    colour = rng.choice(["red", "green", "blue"], n)
+    score = x[:, 0] + 1.5 * (colour == "red") - 1.5 * (colour == "blue") + rng.normal(0, 0.5, n)
+    df = pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "colour": colour,
+                       "grade": np.where(score > 1, "high", np.where(score < -1, "low", "mid"))})
+    df.to_parquet(tmp_path / "part-0.parquet", row_group_size=5_000)
+    kinds = {"x0": "numeric", "x1": "numeric", "colour": "categorical"}
+    with dask_cluster(2, memory_limit="1GB", nthreads=1) as cluster, Client(cluster.address) as client:
+        result = fit_large(client, str(tmp_path), target="grade", features=list(kinds), kinds=kinds,
+                           problem_type="auto", metric="auto", time_budget_s=60, seed=2,
+                           algorithms=("lightgbm", "xgboost"))
+    assert result.problem_type == "multiclass" and result.metric == "log_loss"
+    assert result.classes == ["high", "low", "mid"]
+    majority = df["grade"].value_counts(normalize=True).max()
+    rows = df.head(20).drop(columns=["grade"])
+    for r in result.leaderboard:
+        assert r.metrics["accuracy"] > majority + 0.1, (r.key, r.metrics)
+        sha = save_model(r.model, tmp_path / f"{r.key}.joblib")
+        loaded = load_model(tmp_path / f"{r.key}.joblib", sha)
+        proba = loaded.predict_proba(rows)
+        assert list(proba.columns) == ["high", "low", "mid"]
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+        assert set(loaded.predict(rows)) <= {"high", "low", "mid"}
+    assert all(m["serving_check"]["max_abs_diff"] <= 1e-6 for m in result.summary["large"]["models"].values())
+
+
 def test_the_cluster_fixture_kills_one_worker() -> None:
     with dask_cluster(2, memory_limit="1GB", nthreads=1) as cluster, Client(cluster.address) as client:
         assert len(client.scheduler_info()["workers"]) == 2
