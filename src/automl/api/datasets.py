@@ -15,7 +15,8 @@ from automl.ingest import SUFFIXES
 from automl.ingest.filenames import UploadedFile
 from automl.ingest.growing import UploadProgress
 from automl.schemas.datasets import DatasetList, DatasetPreview, DatasetPublic, DatasetSummary
-from automl.services import datasets
+from automl.schemas.leakage import LeakageAudit
+from automl.services import audit_leakage, datasets
 from automl.services.permissions import Permission
 from automl.storage import full_disk_as_507, is_disk_full
 
@@ -86,6 +87,17 @@ def preview_dataset(
 ) -> DatasetPreview:
     dataset = datasets.get_dataset(session, dataset_id)
     return DatasetPreview(**datasets.preview(storage, dataset, rows=rows))
+
+
+@router.get("/{dataset_id}/audit", response_model=LeakageAudit, dependencies=[allow(Permission.READ)],
+            responses={422: {"description": "unknown target column"}})
+def audit_dataset(
+    dataset_id: IdPath, session: SessionDep, storage: StorageDep,
+    target: Annotated[str, Query(min_length=1, max_length=1000, description="The target column.")],
+) -> LeakageAudit:
+    """Leakage audit for training on `target`: columns that leak it, id-like columns, duplicate rows, dates."""
+    dataset = datasets.get_dataset(session, dataset_id)
+    return LeakageAudit(**audit_leakage.audit_dataset(storage, dataset, target))
 
 
 @router.delete("/{dataset_id}", status_code=204, dependencies=[allow(Permission.WRITE)])

@@ -17,7 +17,7 @@ from automl.errors import Conflict, NotFound, Unprocessable
 from automl.jobs import queue
 from automl.jobs.registry import JobKind
 from automl.schemas.experiments import ExperimentCreate
-from automl.services import audit
+from automl.services import audit, audit_leakage
 from automl.services.permissions import Principal
 from automl.storage import ObjectCorrupt, Storage
 
@@ -40,10 +40,12 @@ def create_experiment(session: Session, storage: Storage, body: ExperimentCreate
         raise Unprocessable(f"Unknown problem_type {body.problem_type!r}; use one of {', '.join(PROBLEM_TYPES)}.")
     y = _target_values(storage, ds, target)
     problem_type, metric = _resolve(body.problem_type, body.metric, y, target)
+    leakage = audit_leakage.experiment_record(storage, ds, target, features)  # cached from the form's request
+    warnings += audit_leakage.warnings_for(leakage)
     exp = Experiment(
         name=body.name or f"{target} on {ds.name}", dataset_id=ds.id, target_column=target,
         feature_columns=features, problem_type=problem_type, metric=metric, time_budget_s=body.time_budget_s,
-        status=JobStatus.QUEUED, created_by_id=by.user_id, summary={"warnings": warnings} if warnings else {},
+        status=JobStatus.QUEUED, created_by_id=by.user_id, summary={"warnings": warnings, "audit": leakage},
     )
     session.add(exp)
     session.flush()

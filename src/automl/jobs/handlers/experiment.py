@@ -247,7 +247,9 @@ def _finish(ctx: JobContext, exp_id: int, result: Any, ids: dict[str, int]) -> N
         exp.problem_type, exp.metric = result.problem_type, result.metric
         queued = list((exp.summary or {}).get("warnings", []))  # e.g. an id-like target, said at creation
         warnings = queued + [w for w in result.summary.get("warnings", []) if w not in queued]
-        exp.summary = jsonable({**result.summary, "warnings": warnings, "best_model_id": ids.get(result.best.key)})
+        kept = {k: v for k, v in (exp.summary or {}).items() if k == "audit"}  # the leakage audit, at creation
+        best = ids.get(result.best.key)
+        exp.summary = jsonable({**result.summary, **kept, "warnings": warnings, "best_model_id": best})
         for r in result.leaderboard:
             row = s.get(TrainedModel, ids[r.key]) if r.key in ids else None
             if row is not None and r.feature_importance and not row.feature_importance:
