@@ -17,7 +17,9 @@ import typer
 
 cluster_app = typer.Typer(no_args_is_help=True, help="A local Dask cluster for AUTOML_DASK_SCHEDULER.")
 
-PINNED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+PINNED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+          # Arrow's default pool kept ~100 MB per worker after a few Parquet reads (docs/large-data.md)
+          "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
 
 
 def scheduler_command(host: str, port: int) -> list[str]:
