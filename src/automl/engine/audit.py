@@ -23,46 +23,19 @@ rule that fired. `exclude` lists the columns to drop to act on the finding (empt
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from automl.engine.kinds import coerce_column, dtype_kind
-from automl.engine.task import detect_problem_type
+from automl.engine.leaks import MIN_ROWS, Finding, Target, bins, rounded, target_leak
+
+__all__ = ["Finding", "audit", "audit_sample", "excluded", "row_hashes", "sample_rows"]
 
 MAX_AUDIT_ROWS = 200_000
-N_FOLDS = 5
-MAX_BINS = 100  # quantile bins of a numeric column
-MAX_LEVELS = 1000  # distinct values of a categorical column kept; the rarer ones share one bin
-MAX_CLASSES = 20  # target classes kept; the rarer ones share one
-PROXY_SCORE = 0.98  # AUC or R^2 of the column alone
-EXACT = 0.9999  # |correlation| of an exact function
-MAPPING_PURITY = 0.999  # share of rows on the one-to-one mapping
-FUTURE_GAP = 0.98  # missing-rate difference between one target value and the rest
 NEAR_UNIQUE = 0.99
-MIN_ROWS = 20  # fewer rows: no per-column scores (too few to cross-validate)
 MIN_ID_ROWS = 10  # the profile's rule for an id
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-@dataclass(frozen=True)
-class Finding:
-    kind: str
-    check: str
-    columns: tuple[str, ...]
-    severity: str  # high, medium, low
-    message: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    exclude: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "check": self.check, "columns": list(self.columns)}
-        if len(self.columns) == 1:
-            out["column"] = self.columns[0]
-        return {**out, "severity": self.severity, "message": self.message, "evidence": dict(self.evidence),
-                "exclude": list(self.exclude)}
 
 
 def row_hashes(df: pd.DataFrame, *, target: str) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +77,7 @@ def audit_sample(sample: pd.DataFrame, *, target: str, kinds: Mapping[str, str] 
     dup = _duplicates(*(hashes or row_hashes(sample, target=target)))
     if dup is not None:
         findings.append(dup)
-    y = _Target.of(sample[target], seed=seed)
+    y = Target.of(sample[target], seed=seed)
     for name in sample.columns:
         if name == target:
             continue
@@ -115,43 +88,9 @@ def audit_sample(sample: pd.DataFrame, *, target: str, kinds: Mapping[str, str] 
     return sorted(findings, key=lambda f: order[f.severity])
 
 
-# --- the target ------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Target:
-    rows: np.ndarray  # positions of the sample's rows with a target value
-    problem: str  # binary, multiclass, regression, or "" (nothing to learn)
-    codes: np.ndarray  # classification: class code per row (0..K-1); regression: empty
-    classes: list[Any]
-    values: np.ndarray  # regression: the target as float; classification: empty
-    folds: np.ndarray
-
-    @staticmethod
-    def of(raw: pd.Series, *, seed: int) -> _Target:
-        present = raw.notna().to_numpy()
-        rows = np.flatnonzero(present)
-        y = raw.iloc[rows]
-        problem = detect_problem_type(y) if y.nunique() >= 2 else ""
-        folds = np.random.default_rng(seed).permutation(len(rows)) % N_FOLDS
-        if problem == "regression":
-            return _Target(rows, problem, np.empty(0, np.int64), [], y.to_numpy(np.float64), folds)
-        codes, uniques = pd.factorize(y, sort=False)
-        classes = list(uniques)
-        if len(classes) > MAX_CLASSES:  # the rarest classes share the last code
-            top = np.argsort(-np.bincount(codes), kind="stable")[: MAX_CLASSES - 1]
-            remap = np.full(len(classes), MAX_CLASSES - 1)
-            remap[top] = np.arange(len(top))
-            codes, classes = remap[codes], [classes[i] for i in top] + ["(other)"]
-        return _Target(rows, problem, codes.astype(np.int64), classes, np.empty(0), folds)
-
-    @property
-    def n(self) -> int:
-        return len(self.rows)
-
-
 # --- one column ------------------------------------------------------------------------------------------
 
-def _column_finding(name: str, raw: pd.Series, kind: str, y: _Target, *, n_rows: int) -> Finding | None:
+def _column_finding(name: str, raw: pd.Series, kind: str, y: Target, *, n_rows: int) -> Finding | None:
     if kind == "constant":
         return Finding("constant", "constant", (name,), "low", f"{name!r} has a single value: it carries nothing.",
                        {"n_unique": int(raw.nunique())}, (name,))
@@ -159,8 +98,8 @@ def _column_finding(name: str, raw: pd.Series, kind: str, y: _Target, *, n_rows:
     if y.problem and y.n >= MIN_ROWS:
         values = raw.iloc[y.rows]
         col_numbers = None if numbers is None else numbers[y.rows]
-        codes, n_bins = _bins(values, col_numbers)
-        leak = _leak(name, codes, n_bins, col_numbers, y)
+        codes, n_bins = bins(values, col_numbers)
+        leak = target_leak(name, codes, n_bins, col_numbers, y)
         if leak is not None:
             return leak
     ident = _id_like(name, raw, kind, numbers, n_rows=n_rows)
@@ -185,167 +124,6 @@ def _numbers(raw: pd.Series, kind: str) -> np.ndarray | None:
     return None
 
 
-def _bins(values: pd.Series, numbers: np.ndarray | None) -> tuple[np.ndarray, int]:
-    """Per-row bin codes 0..n_bins-1; the last bin holds the missing values (present even when empty)."""
-    if numbers is not None:
-        missing = np.isnan(numbers)
-        finite = numbers[~missing]
-        distinct = np.unique(finite)
-        if len(distinct) <= MAX_BINS:
-            codes, n = np.searchsorted(distinct, numbers), len(distinct)
-        else:
-            edges = np.unique(np.quantile(finite, np.linspace(0, 1, MAX_BINS + 1)[1:-1]))
-            codes, n = np.searchsorted(edges, numbers, side="right"), len(edges) + 1
-        codes[missing] = n
-        return codes.astype(np.int64), n + 1
-    codes, uniques = pd.factorize(values, sort=False)
-    n = len(uniques)
-    if n > MAX_LEVELS:
-        top = np.argsort(-np.bincount(codes[codes >= 0], minlength=n), kind="stable")[: MAX_LEVELS - 1]
-        remap = np.full(n, MAX_LEVELS - 1)
-        remap[top] = np.arange(len(top))
-        codes, n = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1), MAX_LEVELS
-    return np.where(codes < 0, n, codes).astype(np.int64), n + 1
-
-
-def _leak(name: str, codes: np.ndarray, n_bins: int, numbers: np.ndarray | None, y: _Target) -> Finding | None:
-    if y.problem == "regression":
-        return _regression_leak(name, codes, n_bins, numbers, y)
-    k = len(y.classes)
-    cells = np.bincount((y.folds * n_bins + codes) * k + y.codes, minlength=N_FOLDS * n_bins * k)
-    cells = cells.reshape(N_FOLDS, n_bins, k).astype(np.float64)
-    table = cells.sum(axis=0)  # bins x classes
-    mapping = _one_to_one(table)
-    if mapping >= MAPPING_PURITY:
-        return _finding("function_of_target", name, f"{name!r} and the target determine each other: each value "
-                        "of the column goes with one class and each class with one value.",
-                        {"mapping_share": mapping, "n_values": int((table.sum(1) > 0).sum())})
-    future = _missing_by_class(table, y)
-    if future is not None:
-        return _finding("future_leak", name, future.pop("message"), future)
-    auc = _oof_auc(cells, y)
-    evidence = {"cv_auc": auc, "mi_ratio": _mi_ratio(table), "n_bins": int((table.sum(1) > 0).sum())}
-    if auc >= PROXY_SCORE:
-        return _finding("target_proxy", name, f"{name!r} alone predicts the target almost perfectly "
-                        f"(cross-validated AUC {auc:.3f}); it is probably derived from the outcome.", evidence)
-    return None
-
-
-def _finding(check: str, name: str, message: str, evidence: dict[str, Any]) -> Finding:
-    return Finding("target_leak", check, (name,), "high", message, _rounded(evidence), (name,))
-
-
-def _one_to_one(table: np.ndarray) -> float:
-    """The smaller of the two shares of rows on the column->class and class->column majority mappings."""
-    n = table.sum()
-    return float(min(table.max(axis=1).sum(), table.max(axis=0).sum()) / n) if n else 0.0
-
-
-def _missing_by_class(table: np.ndarray, y: _Target) -> dict[str, Any] | None:
-    missing, totals = table[-1], table.sum(axis=0)
-    n_missing, n = missing.sum(), totals.sum()
-    if n_missing == 0 or n_missing == n:
-        return None
-    inside = missing / np.maximum(totals, 1)
-    outside = (n_missing - missing) / np.maximum(n - totals, 1)
-    gap = np.abs(inside - outside)
-    c = int(np.argmax(gap))
-    if gap[c] < FUTURE_GAP or totals[c] == 0:
-        return None
-    when = "only when" if inside[c] > outside[c] else "except when"
-    return {"message": f"the column is missing {when} the target is {y.classes[c]!r}: it is recorded after the "
-                       "outcome (future information).",
-            "target_value": _plain(y.classes[c]), "missing_share_at_value": float(inside[c]),
-            "missing_share_otherwise": float(outside[c])}
-
-
-def _oof_auc(cells: np.ndarray, y: _Target) -> float:
-    """Macro one-vs-rest AUC of the out-of-fold per-bin class rates, from the fold x bin x class counts:
-    each (fold, bin) cell predicts one rate for all its rows, so the AUC is a weighted one over cells."""
-    k = cells.shape[2]
-    counts = cells.sum(axis=2)  # fold x bin
-    prior = cells.sum(axis=(0, 1)) / cells.sum()
-    out = cells.sum(axis=0)[None] - cells  # the other folds' counts per bin
-    rate = (out + prior) / (out.sum(axis=2, keepdims=True) + 1.0)  # smoothed toward the prior by one row
-    classes = [1] if k == 2 else range(k)
-    aucs = [_weighted_auc(rate[..., c].ravel(), cells[..., c].ravel(), (counts - cells[..., c]).ravel())
-            for c in classes if 0 < cells[..., c].sum() < cells.sum()]
-    return float(np.mean(aucs)) if aucs else 0.5
-
-
-def _weighted_auc(score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
-    values, group = np.unique(score, return_inverse=True)
-    p = np.bincount(group, weights=pos, minlength=len(values))
-    q = np.bincount(group, weights=neg, minlength=len(values))
-    below = np.cumsum(q) - q
-    total = p.sum() * q.sum()
-    return float((p * (below + 0.5 * q)).sum() / total) if total else 0.5
-
-
-def _mi_ratio(table: np.ndarray) -> float:
-    """Mutual information of the column's bins and the target over the target's entropy (in-sample)."""
-    p = table / table.sum()
-    pb, pc = p.sum(axis=1, keepdims=True), p.sum(axis=0, keepdims=True)
-    nz = p > 0
-    mi = float((p[nz] * np.log(p[nz] / (pb @ pc)[nz])).sum())
-    h = float(-(pc[pc > 0] * np.log(pc[pc > 0])).sum())
-    return mi / h if h > 0 else 0.0
-
-
-def _regression_leak(name: str, codes: np.ndarray, n_bins: int, numbers: np.ndarray | None,
-                     y: _Target) -> Finding | None:
-    t = y.values
-    if numbers is not None:
-        ok = ~np.isnan(numbers)
-        if ok.sum() >= MIN_ROWS and np.ptp(numbers[ok]) > 0:
-            x, v = pd.Series(numbers[ok]), pd.Series(t[ok])
-            pearson, spearman = float(x.corr(v)), float(x.rank().corr(v.rank()))
-            if max(abs(pearson), abs(spearman)) >= EXACT:
-                how = "an affine" if abs(pearson) >= EXACT else "a monotone"
-                return _finding("function_of_target", name, f"{name!r} is {how} function of the target "
-                                f"(Pearson {pearson:.5f}, Spearman {spearman:.5f}).",
-                                {"pearson": pearson, "spearman": spearman})
-    future = _missing_at_value(name, codes == n_bins - 1, t)
-    if future is not None:
-        return future
-    r2 = _oof_r2(codes, n_bins, y)
-    if r2 >= PROXY_SCORE:
-        return _finding("target_proxy", name, f"{name!r} alone predicts the target almost perfectly "
-                        f"(cross-validated R² {r2:.3f}); it is probably derived from the outcome.",
-                        {"cv_r2": r2, "n_bins": int(len(np.unique(codes)))})
-    return None
-
-
-def _missing_at_value(name: str, missing: np.ndarray, t: np.ndarray) -> Finding | None:
-    if not 0 < missing.sum() < len(missing):
-        return None
-    values, counts = np.unique(t[missing], return_counts=True)
-    at = t == values[np.argmax(counts)]
-    inside, outside = missing[at].mean(), missing[~at].mean() if (~at).any() else 0.0
-    if abs(inside - outside) < FUTURE_GAP:
-        return None
-    when = "only when" if inside > outside else "except when"
-    return _finding("future_leak", name, f"the column is missing {when} the target is "
-                    f"{_plain(values[np.argmax(counts)])!r}: it is recorded after the outcome (future information).",
-                    {"target_value": _plain(values[np.argmax(counts)]), "missing_share_at_value": float(inside),
-                     "missing_share_otherwise": float(outside)})
-
-
-def _oof_r2(codes: np.ndarray, n_bins: int, y: _Target) -> float:
-    """R^2 of the out-of-fold per-bin target means, from per (fold, bin) sums."""
-    t = y.values
-    key = y.folds * n_bins + codes
-    size = N_FOLDS * n_bins
-    count = np.bincount(key, minlength=size).reshape(N_FOLDS, n_bins).astype(np.float64)
-    s1 = np.bincount(key, weights=t, minlength=size).reshape(N_FOLDS, n_bins)
-    s2 = np.bincount(key, weights=t * t, minlength=size).reshape(N_FOLDS, n_bins)
-    prior = t.mean()
-    out_c, out_s = count.sum(0)[None] - count, s1.sum(0)[None] - s1
-    mean = (out_s + prior) / (out_c + 1.0)
-    sse = float((s2 - 2 * mean * s1 + count * mean * mean).sum())
-    sst = float(((t - prior) ** 2).sum())
-    return 1.0 - sse / sst if sst > 0 else 0.0
-
 
 def _id_like(name: str, raw: pd.Series, kind: str, numbers: np.ndarray | None, *, n_rows: int) -> Finding | None:
     valid = raw.dropna()
@@ -366,7 +144,7 @@ def _id_like(name: str, raw: pd.Series, kind: str, numbers: np.ndarray | None, *
         "is distinct in every row"
     return Finding("id_like", "id_like", (name,), "medium",
                    f"{name!r} looks like an identifier ({how}): a model can only memorise it, or learn the row "
-                   "order.", _rounded({"n_unique": n_unique, "unique_share": share, "monotonic": monotonic,
+                   "order.", rounded({"n_unique": n_unique, "unique_share": share, "monotonic": monotonic,
                                        "n_rows": n_rows}), (name,))
 
 
@@ -383,7 +161,7 @@ def _time_order(name: str, raw: pd.Series, numbers: np.ndarray) -> Finding | Non
                 "missing_share": float(1 - ok.mean())}
     return Finding("time_order", "time_column", (name,), "low",
                    f"{name!r} dates the rows ({first.date()} to {last.date()}): if the model will score later rows, "
-                   "validate on the latest rows (a time-ordered split), not a random one.", _rounded(evidence), ())
+                   "validate on the latest rows (a time-ordered split), not a random one.", rounded(evidence), ())
 
 
 # --- duplicates ------------------------------------------------------------------------------------------
@@ -406,19 +184,7 @@ def _duplicates(features: np.ndarray, target: np.ndarray) -> Finding | None:
     return Finding("duplicates", "duplicate_rows", (), severity,
                    f"{n_dup} rows ({100 * share:.1f} %) repeat an earlier row exactly: in a random split a copy "
                    "lands in both training and validation folds, so scores look better than they are; remove "
-                   "the copies or keep each group in one fold.", _rounded(evidence), ())
-
-
-# --- helpers ---------------------------------------------------------------------------------------------
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
-
-
-def _rounded(evidence: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: round(float(v), 4) if isinstance(v, float | np.floating) else _plain(v) for k, v in evidence.items()}
+                   "the copies or keep each group in one fold.", rounded(evidence), ())
 
 
 def excluded(findings: Sequence[Finding]) -> list[str]:

@@ -9,13 +9,15 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from automl.api.deps import PrincipalDep, SessionDep, SettingsDep, allow
+from automl.api.deps import PrincipalDep, SessionDep, SettingsDep, StorageDep, allow
 from automl.db.models import Dataset, Experiment, TrainedModel
+from automl.errors import Conflict, NotFound, Unprocessable
 from automl.ingest.jsonable import jsonable
+from automl.services import audit_leakage
 from automl.services.permissions import Kind, Permission, Role
 from automl.web import queries, views
 from automl.web.templating import auth_enabled, principal_of, templates
@@ -74,6 +76,22 @@ def dataset_page(request: Request, dataset_id: int, session: SessionDep) -> HTML
         form=views.experiment_form(dataset),
         experiments=queries.recent_experiments(session, dataset_id=dataset_id),
     )
+
+
+@router.get("/datasets/{dataset_id}/audit", response_class=HTMLResponse)
+def dataset_audit(request: Request, dataset_id: int, session: SessionDep, storage: StorageDep,
+                  target_column: str = Query("", max_length=1000)) -> HTMLResponse:
+    """The leakage audit for the form's picked target (fetched by htmx when the target changes)."""
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        return HTMLResponse("", status_code=404)
+    if not target_column:
+        return render(request, "partials/audit_findings.html", error="Pick a target column to audit.")
+    try:
+        result = audit_leakage.audit_dataset(storage, dataset, target_column)
+    except (Unprocessable, Conflict, NotFound) as exc:  # shown in place: htmx swaps a 200 only
+        return render(request, "partials/audit_findings.html", error=str(exc))
+    return render(request, "partials/audit_findings.html", audit=result)
 
 
 def _experiment_context(session: Session, experiment: Experiment) -> dict[str, Any]:

@@ -45,6 +45,16 @@
     syncMetrics();
   }
 
+  // Untick the columns a finding names (partials/audit_findings.html: data-exclude is a JSON list of names).
+  function excludeColumns(button) {
+    const names = new Set(JSON.parse(button.dataset.exclude || "[]"));
+    for (const box of features()) if (names.has(box.value)) box.checked = false;
+    syncFeatures();
+    document.getElementById("feature-box").open = true;  // show the feature list the click changed
+    button.disabled = true;
+    button.textContent = "Excluded";
+  }
+
   function payload() {
     const budget = Number(form.time_budget_s.value);
     const chosen = features().filter((b) => b.checked && !b.disabled).map((b) => b.value);
@@ -71,6 +81,8 @@
     problem.addEventListener("change", syncMetrics);
     form.addEventListener("change", (e) => { if (e.target.name === "feature_columns") syncFeatures(); });
     form.addEventListener("click", (e) => {
+      const exclude = e.target.closest("[data-exclude]");  // a leakage-audit finding's one-click exclusion
+      if (exclude) return excludeColumns(exclude);
       const button = e.target.closest("[data-features]");
       if (!button) return;
       for (const box of features()) if (!box.disabled) box.checked = button.dataset.features === "all";
