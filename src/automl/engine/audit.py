@@ -5,7 +5,8 @@ counting (`np.bincount` over bin codes), so their cost is a few passes over the 
 the model families; exact duplicate rows are counted on 64-bit row hashes of the whole table, which the
 caller may compute batch by batch (`row_hashes`) and pass in.
 
-Each column gets at most one finding, the most specific that holds, in this order:
+Each column gets at most one finding, the most specific that holds, in this order (a future leak is
+checked before the mapping when the target is a class):
 - `target_leak` / `function_of_target`: a one-to-one mapping between the column's values and the target's
   classes, or (numeric target) an exact affine or monotone function (|Pearson| or |Spearman| >= 0.9999);
 - `target_leak` / `future_leak`: the column is missing exactly when the target takes one value (or present
@@ -91,9 +92,6 @@ def audit_sample(sample: pd.DataFrame, *, target: str, kinds: Mapping[str, str] 
 # --- one column ------------------------------------------------------------------------------------------
 
 def _column_finding(name: str, raw: pd.Series, kind: str, y: Target, *, n_rows: int) -> Finding | None:
-    if kind == "constant":
-        return Finding("constant", "constant", (name,), "low", f"{name!r} has a single value: it carries nothing.",
-                       {"n_unique": int(raw.nunique())}, (name,))
     numbers = _numbers(raw, kind)
     if y.problem and y.n >= MIN_ROWS:
         values = raw.iloc[y.rows]
@@ -102,6 +100,9 @@ def _column_finding(name: str, raw: pd.Series, kind: str, y: Target, *, n_rows: 
         leak = target_leak(name, codes, n_bins, col_numbers, y)
         if leak is not None:
             return leak
+    if kind == "constant":  # after the leak checks: a single value present for one class only is a leak
+        return Finding("constant", "constant", (name,), "low", f"{name!r} has a single value: it carries nothing.",
+                       {"n_unique": int(raw.nunique())}, (name,))
     ident = _id_like(name, raw, kind, numbers, n_rows=n_rows)
     if ident is not None:
         return ident

@@ -109,14 +109,14 @@ def target_leak(name: str, codes: np.ndarray, n_bins: int, numbers: np.ndarray |
     cells = np.bincount((y.folds * n_bins + codes) * k + y.codes, minlength=N_FOLDS * n_bins * k)
     cells = cells.reshape(N_FOLDS, n_bins, k).astype(np.float64)
     table = cells.sum(axis=0)  # bins x classes
+    future = _missing_by_class(table, y)  # first: "missing" as one of the mapped values says more
+    if future is not None:
+        return _finding("future_leak", name, future.pop("message"), future)
     mapping = _one_to_one(table)
     if mapping >= MAPPING_PURITY:
         return _finding("function_of_target", name, f"{name!r} and the target determine each other: each value "
                         "of the column goes with one class and each class with one value.",
                         {"mapping_share": mapping, "n_values": int((table.sum(1) > 0).sum())})
-    future = _missing_by_class(table, y)
-    if future is not None:
-        return _finding("future_leak", name, future.pop("message"), future)
     auc = _oof_auc(cells, y)
     evidence = {"cv_auc": auc, "mi_ratio": _mi_ratio(table), "n_bins": int((table.sum(1) > 0).sum())}
     if auc >= PROXY_SCORE:
@@ -189,6 +189,7 @@ def _mi_ratio(table: np.ndarray) -> float:
 def _regression_leak(name: str, codes: np.ndarray, n_bins: int, numbers: np.ndarray | None,
                      y: Target) -> Finding | None:
     t = y.values
+    pearson = 0.0
     if numbers is not None:
         ok = ~np.isnan(numbers)
         if ok.sum() >= MIN_ROWS and np.ptp(numbers[ok]) > 0:
@@ -203,10 +204,11 @@ def _regression_leak(name: str, codes: np.ndarray, n_bins: int, numbers: np.ndar
     if future is not None:
         return future
     r2 = _oof_r2(codes, n_bins, y)
-    if r2 >= PROXY_SCORE:
+    if max(r2, pearson * pearson) >= PROXY_SCORE:
         return _finding("target_proxy", name, f"{name!r} alone predicts the target almost perfectly "
-                        f"(cross-validated R² {r2:.3f}); it is probably derived from the outcome.",
-                        {"cv_r2": r2, "n_bins": int(len(np.unique(codes)))})
+                        f"(cross-validated R² {r2:.3f}, linear R² {pearson * pearson:.3f}); it is probably "
+                        "derived from the outcome.",
+                        {"cv_r2": r2, "linear_r2": pearson * pearson, "n_bins": int(len(np.unique(codes)))})
     return None
 
 
