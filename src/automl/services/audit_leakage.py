@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,26 +57,32 @@ def _audit_file(storage: Storage, dataset: Dataset, target: str, kinds: dict[str
     t0 = time.perf_counter()
     path = datasets.dataset_file(storage, dataset)  # the profile's and preview's reader: sha256 checked
     try:
-        parquet = pq.ParquetFile(path)
-        n_rows = parquet.metadata.num_rows
-        keep = sample_rows(n_rows)
-        features, targets, parts = [], [], []
-        start = 0
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(kinds)):
-            frame = batch.to_pandas()
-            fh, th = row_hashes(frame, target=target)
-            features.append(fh)
-            targets.append(th)
-            lo, hi = np.searchsorted(keep, [start, start + len(frame)])
-            parts.append(frame.iloc[keep[lo:hi] - start])
-            start += len(frame)
+        result = audit_parquet(path, target, kinds)
     except (OSError, pa.ArrowException):
         raise Conflict(f"Dataset {dataset.id}'s stored file cannot be read; upload the data again.") from None
+    return {**result, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def audit_parquet(path: Path, target: str, kinds: dict[str, str]) -> dict[str, Any]:
+    """The audit of a local Parquet file: `{n_rows, sampled_rows, findings, exclude}` (bench/audit.py times it)."""
+    parquet = pq.ParquetFile(path)
+    n_rows = parquet.metadata.num_rows
+    keep = sample_rows(n_rows)
+    features, targets, parts = [], [], []
+    start = 0
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(kinds)):
+        frame = batch.to_pandas()
+        fh, th = row_hashes(frame, target=target)
+        features.append(fh)
+        targets.append(th)
+        lo, hi = np.searchsorted(keep, [start, start + len(frame)])
+        parts.append(frame.iloc[keep[lo:hi] - start])
+        start += len(frame)
     sample = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(kinds))
     hashes = (np.concatenate(features), np.concatenate(targets)) if features else None
     findings = audit_sample(sample, target=target, kinds=kinds, n_rows=n_rows, hashes=hashes)
-    return {"n_rows": n_rows, "sampled_rows": len(sample), "seconds": round(time.perf_counter() - t0, 3),
-            "findings": [f.as_dict() for f in findings], "exclude": excluded(findings)}
+    return {"n_rows": n_rows, "sampled_rows": len(sample), "findings": [f.as_dict() for f in findings],
+            "exclude": excluded(findings)}
 
 
 def experiment_record(storage: Storage, dataset: Dataset, target: str, features: list[str]) -> dict[str, Any]:
