@@ -3,7 +3,7 @@
 The stored Parquet is read once, a batch of rows at a time: each batch is hashed (exact duplicate rows, whole
 table) and gives up its share of the audit's sample (at most engine.audit.MAX_AUDIT_ROWS rows, positions
 fixed by the seed), so memory is one batch plus the sample. Column kinds are the dataset profile's (one home
-for the id rule). Results are kept per (Parquet sha256, target) in a small in-process cache: the form asks
+for the id rule). Results are kept per (dataset, Parquet sha256, target) in a small in-process cache: the form asks
 for the audit when the target is picked, and the experiment records the same audit when it is created.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from automl.storage import Storage
 log = logging.getLogger(__name__)
 BATCH_ROWS = 1 << 18
 CACHE_SIZE = 32
-_cache: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+_cache: OrderedDict[tuple[int, str, str], dict[str, Any]] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -40,7 +40,7 @@ def audit_dataset(storage: Storage, dataset: Dataset, target: str) -> dict[str, 
     if target not in kinds:
         names = ", ".join(list(kinds)[:30])
         raise Unprocessable(f"Unknown target column {target!r}; the dataset's columns are: {names}.")
-    key = (dataset.parquet_sha256 or f"dataset-{dataset.id}", target)
+    key = (dataset.id, dataset.parquet_sha256 or "", target)
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
