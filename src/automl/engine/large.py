@@ -265,9 +265,8 @@ def fit_large(
     unknown = [a for a in algorithms if a not in FAMILIES]
     if unknown or not algorithms:
         raise EngineError(f"Unknown large-data algorithm(s) {unknown}; use {sorted(FAMILIES)}.")
-    import dask.dataframe as dd
-
     import dask
+    import dask.dataframe as dd
 
     clock = _Clock(time.monotonic(), float(time_budget_s))
     should_stop = should_stop or (lambda: False)

@@ -2,7 +2,7 @@
 handler sends it down the partitioned path (engine/large.py: LightGBM's Dask estimator on the Parquet the upload
 wrote), the model is registered like any other, deploys and serves through the REST API.
 
-That a table 3x bigger than a worker's memory trains within the workers' limits is tests/dask/test_large.py;
+That a table 3x bigger than a worker's memory trains within the workers' limits is tests/scaleout/test_large.py;
 this one checks the wiring: handler -> fit_large on the cluster -> registry -> deploy -> predict.
 """
 from __future__ import annotations
