@@ -265,11 +265,12 @@ class Storage:
         name = _check(key, suffix)
         if area not in STORE_AREAS:
             raise ValueError(f"unknown storage area {area!r}")
-        with open(src, "rb+") as f:
+        with open(src, "rb") as f:
             h = hashlib.sha256()
             while block := f.read(CHUNK):
                 h.update(block)
-            os.fsync(f.fileno())
+            if self.store_dir is not None:
+                os.fsync(f.fileno())  # on disk before the rename makes it visible
         sha = h.hexdigest()
         if self.store_dir is not None:
             self._place_local(src, self.store_dir / area / name)

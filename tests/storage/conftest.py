@@ -18,14 +18,17 @@ from s3tools import AWS_ENV, S3, free_port
 from automl.config import Settings
 from automl.storage import Storage
 
+# Fake credentials for the whole session, set when this file is collected (before any test runs): job children
+# and the parsing sandbox fork from one multiprocessing forkserver per process, which keeps the environment it
+# started with, possibly in an earlier test; in a deployment the variables are there when the process starts.
+os.environ.update(AWS_ENV)
+
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
     exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
     port = free_port()
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115 - closed below
-    saved = {k: os.environ.get(k) for k in AWS_ENV}
-    os.environ.update(AWS_ENV)
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}"
@@ -44,11 +47,6 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
         proc.terminate()
         proc.wait(10)
         log.close()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture

@@ -65,7 +65,7 @@ async def upload_dataset(receive: Receiver, *, db: Database, storage: Storage, b
             raise
         log.info("received %s (%d bytes) in %.2fs", upload.filename, upload.size, time.perf_counter() - t0)
         ingested = await ingesting
-        Storage.remove(raw)  # before the Parquet's copy: on a full disk, space for it
+        Storage.remove(raw)  # parsed: only the Parquet is kept
         put = True
         sha = await run_in_threadpool(storage.put_file, "datasets", key, parquet, suffix=PARQUET)
         dataset = await run_in_threadpool(_record_upload, db, key, upload, ingested, by, sha)  # off the event loop

@@ -20,6 +20,7 @@ from automl.serving.schema import InputValidator
 from automl.storage import ObjectCorrupt, Storage
 
 log = logging.getLogger(__name__)
+ARTIFACT = ".joblib"  # artifacts/<artifact_key>.joblib in the store
 
 
 def get_model(session: Session, model_id: int) -> TrainedModel:
@@ -58,9 +59,6 @@ def list_models(
     total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
     rows = session.scalars(query.order_by(TrainedModel.id.desc()).limit(limit).offset(offset))
     return list(rows), total
-
-
-ARTIFACT = ".joblib"
 
 
 def artifact_file(storage: Storage, model: TrainedModel) -> Path:

@@ -36,10 +36,15 @@ def input_suffix(bp: BatchPrediction) -> str:
 
 
 def remove_files(storage: Storage, bp: BatchPrediction) -> None:
-    """Delete a batch's input and output objects from the store (gone already is fine)."""
-    storage.delete("predictions", f"{bp.input_key}{input_suffix(bp)}")
-    if bp.output_key:
-        storage.delete("predictions", f"{bp.output_key}{OUTPUT}")
+    """Delete a batch's input and output objects from the store (gone already is fine). Called with the rows'
+    transaction open: an object that cannot be deleted now (the store unreachable) is logged and left to the
+    janitor rather than failing the status change."""
+    names = [f"{bp.input_key}{input_suffix(bp)}", *([f"{bp.output_key}{OUTPUT}"] if bp.output_key else [])]
+    for name in names:
+        try:
+            storage.delete("predictions", name)
+        except Exception:  # noqa: BLE001 - unreferenced once the rows change: the janitor's
+            log.warning("could not delete predictions/%s now; the janitor will", name, exc_info=True)
 
 
 @register(JobKind.BATCH_PREDICTION)
