@@ -1,7 +1,10 @@
 """In-process cache of loaded models: LRU bounded by an estimate of their memory, one load per model.
 
 Only models deployed for the API live here, so "cached" doubles as the deployed flag on the hot path;
-whoever changes a deployment drops or refreshes the entry.
+whoever changes a deployment drops or refreshes the entry. Each entry remembers when the database last said
+it is deployed with this artifact (`confirmed_at`): the serving runtime revalidates entries against their rows
+and drops one only if it was confirmed before the read that found it changed (`discard`), so a newer entry
+put meanwhile (a deploy committed after that read) stays.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ class LoadedModel:
     sha256: str
     class_names: list[str] | None = field(default=None)
     loaded_at: float = field(default_factory=time.monotonic)
+    confirmed_at: float = field(default_factory=time.monotonic)  # the row last read as deployed with `sha256`
 
     @property
     def is_classifier(self) -> bool:
@@ -77,6 +81,19 @@ class ModelCache:
     def drop(self, model_id: int) -> bool:
         with self._lock:
             return self._entries.pop(model_id, None) is not None
+
+    def discard(self, entry: LoadedModel) -> bool:
+        """Drop `entry` if it is still the cached one for its model (not one put since)."""
+        with self._lock:
+            if self._entries.get(entry.model_id) is not entry:
+                return False
+            del self._entries[entry.model_id]
+            return True
+
+    def confirm(self, entry: LoadedModel, at: float) -> None:
+        """The database said at `at` (time.monotonic) that `entry` is still deployed with its artifact."""
+        with self._lock:
+            entry.confirmed_at = max(entry.confirmed_at, at)
 
     def entries(self) -> list[LoadedModel]:
         """A snapshot, without touching recency."""
