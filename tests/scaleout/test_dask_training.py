@@ -66,10 +66,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory, cluster: DaskCluster) -> 
         log = open(data_dir / "worker.log", "ab")
         worker = subprocess.Popen([AUTOML, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
-        csv = _titanic().to_csv(index=False).encode()
-        r = api.post("/api/datasets/upload", files={"file": ("titanic.csv", csv)})
-        assert r.status_code == 201, r.text
         try:
+            csv = _titanic().to_csv(index=False).encode()
+            r = api.post("/api/datasets/upload", files={"file": ("titanic.csv", csv)})
+            assert r.status_code == 201, r.text
             yield api, r.json()["id"]
         finally:
             with contextlib.suppress(ProcessLookupError):
