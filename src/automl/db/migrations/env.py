@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 
 from automl.db import models  # noqa: F401  (registers the tables)
 from automl.db.base import Base
@@ -9,6 +9,7 @@ from automl.db.session import make_engine
 
 config = context.config
 target_metadata = Base.metadata
+MIGRATION_LOCK = 0x6175746F6D6C  # "automl": the advisory lock every process migrating this database takes
 
 
 def run_migrations() -> None:
@@ -27,6 +28,9 @@ def run_migrations() -> None:
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # replicas starting together: one migrates, the others wait here and then find the head
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             context.run_migrations()
     engine.dispose()
 
