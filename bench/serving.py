@@ -75,7 +75,8 @@ def record_model(data_dir: Path, model: Any) -> int:
     from automl.db import Database
     from automl.db.models import Dataset, Experiment, TrainedModel
     from automl.engine import save_model
-    from automl.storage import Storage, new_key
+    from automl.files import new_key
+    from automl.storage import Storage
 
     settings = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
     key = new_key()

@@ -14,78 +14,27 @@ sha256 recorded in the database and get a local file whose bytes match it (`loca
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from automl.errors import InsufficientStorage
+from automl.files import mtime_of, place_local, sha256_file
 
 log = logging.getLogger(__name__)
 STORE_AREAS = ("datasets", "artifacts", "predictions")
 AREAS = ("uploads", *STORE_AREAS)
 CHUNK = 8 << 20
 CACHE_KEEP_S = 300.0  # a cached file used this recently is not evicted (a reader may be about to open it)
-_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-_FULL_TEXTS = ("no space left on device", "database or disk is full", "disk quota exceeded")
 _SUFFIX = re.compile(r"^(\.[A-Za-z0-9]{1,16}){0,3}$")
-
-
-def new_key() -> str:
-    return uuid.uuid4().hex
-
-
-def is_disk_full(exc: BaseException | None) -> bool:
-    """Whether `exc`, or an error it was raised from (even `from None`), is a full disk: ENOSPC or EDQUOT from
-    the OS, SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100), or Arrow's wording of the same."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
-        for e in (exc, orig):
-            if e is None:
-                continue
-            if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
-                return True
-            if getattr(e, "sqlite_errorname", "") == "SQLITE_FULL" or getattr(e, "sqlstate", "") == "53100":
-                return True
-            if any(t in str(e).lower() for t in _FULL_TEXTS):
-                return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-@contextmanager
-def full_disk_as_507() -> Iterator[None]:
-    """Turn a full disk met inside the block into InsufficientStorage (507); other errors pass unchanged."""
-    try:
-        yield
-    except InsufficientStorage:
-        raise
-    except Exception as exc:
-        if is_disk_full(exc):
-            raise InsufficientStorage() from exc
-        raise
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 class ObjectCorrupt(Exception):
@@ -120,29 +69,6 @@ def _check(key: str, suffix: str) -> str:
     if not _SUFFIX.match(suffix):
         raise ValueError(f"invalid storage suffix {suffix!r}")
     return f"{key}{suffix}"
-
-
-def _fsync_dir(folder: Path) -> None:
-    with suppress(OSError):  # not every filesystem lets a folder be opened or synced
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _mtime(info: Mapping[str, Any]) -> float | None:
-    """Modification time from an fsspec `info` dict, whatever the backend calls it."""
-    for field in ("mtime", "LastModified", "last_modified", "updated", "modified", "created", "ctime"):
-        value = info.get(field)
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, datetime):
-            return value.timestamp()
-        if isinstance(value, str):
-            with suppress(ValueError):
-                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return None
 
 
 class Storage:
@@ -273,7 +199,7 @@ class Storage:
                 os.fsync(f.fileno())  # on disk before the rename makes it visible
         sha = h.hexdigest()
         if self.store_dir is not None:
-            self._place_local(src, self.store_dir / area / name)
+            place_local(src, self.store_dir / area / name)
             return sha
         self._fs.put_file(str(src), self._remote(area, name))
         self._fs.invalidate_cache(self._remote(area, name))
@@ -283,27 +209,6 @@ class Storage:
         finally:
             self.remove(src)
         return sha
-
-    @staticmethod
-    def _place_local(src: Path, dest: Path) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(src, dest)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-            try:
-                with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-                    shutil.copyfileobj(inp, out, CHUNK)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, dest)
-            except BaseException:
-                Storage.remove(Path(tmp))
-                raise
-            Storage.remove(src)
-        _fsync_dir(dest.parent)
 
     def local_copy(self, area: str, key: str, sha256: str | None, *, suffix: str = "") -> Path:
         """A local file holding the object, once its bytes match `sha256` (None: rows older than the check).
@@ -442,7 +347,7 @@ class Storage:
         for info in entries:
             name = str(info["name"]).rstrip("/").rsplit("/", 1)[-1]
             if info.get("type") == "file" and name.startswith(prefix):
-                out.append(StoredObject(area, name, int(info.get("size") or 0), _mtime(info),
+                out.append(StoredObject(area, name, int(info.get("size") or 0), mtime_of(info),
                                         self._fs.unstrip_protocol(f"{folder}/{name}")))
         return out
 

@@ -22,8 +22,9 @@ from automl.db import Database
 from automl.db.models import Dataset, Experiment, TrainedModel
 from automl.engine import FittedModel, artifact_hmac, save_model, signing_key
 from automl.engine.kinds import coerce_frame
+from automl.files import new_key
 from automl.jobs.worker import Worker
-from automl.storage import Storage, new_key
+from automl.storage import Storage
 
 NUMERIC = ["x0", "x1", "x2", "x3"]
 KINDS = {**dict.fromkeys(NUMERIC, "numeric"), "city": "categorical"}

@@ -7,8 +7,9 @@ import pandas as pd
 
 from automl.db import Database
 from automl.db.models import Dataset
+from automl.files import new_key
 from automl.ingest.profile import profile_parquet
-from automl.storage import Storage, new_key
+from automl.storage import Storage
 
 
 def classification_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:

@@ -12,7 +12,8 @@ import pytest
 from s3tools import S3, bucket_of
 
 from automl.config import Settings
-from automl.storage import ObjectCorrupt, Storage, new_key, sha256_file
+from automl.files import new_key, sha256_file
+from automl.storage import ObjectCorrupt, Storage
 
 
 @pytest.fixture(params=["local", "s3"])

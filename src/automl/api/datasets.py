@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from automl.api.deps import DbDep, IdPath, Offset, PrincipalDep, SessionDep, SettingsDep, StorageDep, allow
 from automl.api.uploads import receive_upload
 from automl.errors import InsufficientStorage
+from automl.files import full_disk_as_507, is_disk_full
 from automl.ingest import SUFFIXES
 from automl.ingest.filenames import UploadedFile
 from automl.ingest.growing import UploadProgress
@@ -18,7 +19,6 @@ from automl.schemas.datasets import DatasetList, DatasetPreview, DatasetPublic, 
 from automl.schemas.leakage import LeakageAudit
 from automl.services import audit_leakage, datasets
 from automl.services.permissions import Permission
-from automl.storage import full_disk_as_507, is_disk_full
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 

@@ -18,6 +18,7 @@ from automl.api.deps import DbDep, IdPath, PrincipalDep, SessionDep, SettingsDep
 from automl.api.errors import status_of
 from automl.api.uploads import receive_upload
 from automl.errors import DomainError, NotFound, Unprocessable
+from automl.files import new_key
 from automl.ingest import SUFFIXES
 from automl.observability import PREDICT_ERRORS, PREDICT_REQUESTS
 from automl.schemas.models import BatchPublic, BatchQueued, PredictRequest, PredictResponse
@@ -25,7 +26,7 @@ from automl.services import predictions
 from automl.services.apikeys import secret_from_headers
 from automl.services.permissions import Permission
 from automl.services.serving import ServingRuntime
-from automl.storage import Storage, new_key
+from automl.storage import Storage
 
 router = APIRouter(tags=["predictions"])
 JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS

@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from automl.errors import InsufficientStorage, Unavailable
-from automl.storage import is_disk_full
+from automl.files import is_disk_full
 
 BUSY_TIMEOUT_MS = 2000  # SQLite's own wait for another process's write transaction, per BEGIN attempt
 BEGIN_ATTEMPTS = 4

@@ -88,11 +88,10 @@ class AutoML:
     ) -> FitResult:
         """Search, ensemble and rank models for `target` on `df`.
 
-        `kinds` maps features to kinds (id and constant columns are dropped, see `summary["dropped_columns"]`);
-        the platform passes the dataset profile's, `automl.ingest.column_kinds(df)` gives a library user the
-        same. Without them a dtype is read literally: numeric, bool -> boolean, datetime64 -> datetime, anything
-        else categorical; no or a single distinct value -> constant. No guessing from names or values.
-        """
+        `kinds` maps features to kinds (id and constant columns are dropped, see `summary["dropped_columns"]`); the
+        platform passes the dataset profile's, `automl.ingest.column_kinds(df)` gives a library user the same.
+        Without them a dtype is read literally: numeric, bool -> boolean, datetime64 -> datetime, anything else
+        categorical; no or a single distinct value -> constant. No guessing from names or values."""
         budget = Budget(time.monotonic(), self.time_budget_s)
         self._fraction = 0.0
         self._progress("preparing", 0.0, "Checking the data")
@@ -116,13 +115,7 @@ class AutoML:
             executor=executor,
         )
         self._progress("searching", budget.elapsed() / budget.total, f"{n_folds}-fold CV on {len(y)} rows")
-        # BLAS/OpenMP pools inside each fold would oversubscribe the cores the fold threads already use
-        try:
-            with threadpool_limits(limits=1):
-                finished = search.run()
-        finally:
-            if executor is not self.executor:
-                executor.close()
+        finished = self._search(search, executor)
         if not finished:
             raise EngineError("Training was stopped before any model finished.")
         if not self.should_stop():
@@ -150,6 +143,15 @@ class AutoML:
             classes=None if data.classes is None else np.asarray(data.classes).tolist(),
         )
 
+
+    def _search(self, search: Search, executor: Executor) -> list[Finished]:
+        # BLAS/OpenMP pools inside each fold would oversubscribe the cores the fold threads already use
+        try:
+            with threadpool_limits(limits=1):
+                return search.run()
+        finally:
+            if executor is not self.executor:
+                executor.close()
 
 def _task_context(data: PreparedData, X: pd.DataFrame, y: np.ndarray, *, n_folds: int, seed: int,
                   n_jobs: int) -> TaskContext:

@@ -1,24 +1,17 @@
 """Data bigger than one Dask worker's memory: LightGBM's Dask estimator on the partitioned Parquet.
 
 `fit_large` never brings the data to the caller. Three passes over the Parquet run on the workers:
-1. a scan: row and target counts, each categorical column's most frequent values (its codes), a boolean
-   column's levels, numeric columns holding words; and, small enough to come back, the early-stopping rows
-   and a sample for the input schema;
-2. the fit: `lightgbm.DaskLGBMClassifier` / `DaskLGBMRegressor` on the training rows, each worker on the
-   partitions it read (data-parallel trees), early stopping on a set every worker holds whole, and a stop at
-   the budget's deadline or on cancellation that every worker takes at the same iteration;
+1. a scan: row and target counts, each categorical column's most frequent values (its codes), a boolean column's
+   levels, numeric columns holding words; and, small enough to come back, the early-stopping rows and a sample;
+2. the fit: `lightgbm.DaskLGBMClassifier` / `DaskLGBMRegressor` on the training rows, each worker on the partitions
+   it read, early stopping on a set every worker holds whole, and a stop at the deadline or on cancellation that
+   every worker takes at the same iteration;
 3. the holdout: predictions on the workers; only the targets, the predictions and a few raw rows come back.
-
-Rows are split partition by partition (a seeded random number per row, seeded by the partition's position),
-so the split needs no shuffle. The model serves like any other: a `FittedModel` whose member is a scikit-learn
-Pipeline of `LargePreprocessor` (coerced frame -> float32 matrix; categories as the codes learned in the
-scan, numbers as they are, datetimes as their parts, text dropped with a warning) and the local LightGBM model
-(`to_local()`). Before it is returned, the local pipeline must reproduce the cluster's predictions on raw
-holdout rows (`summary["large"]["serving_check"]`).
-
-`largeprep.py` holds the sizing helpers (`is_large`, `memory_estimate`) and the preprocessor, `largefit.py`
-the model families (LightGBM, XGBoost), `largestop.py` the stop every worker agrees on and the guard against
-a lost worker.
+Rows are split partition by partition (a random number per row, seeded by the partition's position): no shuffle.
+The model serves like any other: a `FittedModel` whose member is a Pipeline of `LargePreprocessor` (categories as
+the scan's codes, numbers as they are, datetimes as their parts, text dropped with a warning) and the local
+LightGBM model, checked to reproduce the cluster's predictions on raw holdout rows. `largeprep.py`: sizing and the
+preprocessor; `largefit.py`: the families (LightGBM, XGBoost); `largestop.py`: the agreed stop, the lost-worker guard.
 """
 
 from __future__ import annotations
@@ -26,19 +19,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from automl.engine.dataprep import DROPPED_KINDS, IMBALANCE_SHARE, MIN_CLASS_ROWS, MIN_ROWS
+from automl.engine.dataprep import DROPPED_KINDS, MIN_CLASS_ROWS, MIN_ROWS
 from automl.engine.errors import EngineError
 from automl.engine.evaluate import Holdout, importance, time_predict
 from automl.engine.explain import plot_data
 from automl.engine.kinds import Kind, boolean_levels, coerce_column, coerce_frame, column_schema
-from automl.engine.largefit import FAMILIES, Spec, encode, matrix, transformer
+from automl.engine.largefit import (
+    FAMILIES,
+    BudgetClock,
+    Spec,
+    check_algorithms,
+    class_warnings,
+    encode,
+    matrix,
+    transformer,
+)
 from automl.engine.largeprep import LargePreprocessor, parquet_rows
 from automl.engine.model import FittedModel
 from automl.engine.results import FitResult, ModelResult
@@ -244,95 +245,50 @@ def _holdout(ddf: Any, est: Any, spec: Spec) -> tuple[pd.DataFrame, pd.DataFrame
 
 # ---------------------------------------------------------------- fit_large
 
-@dataclass
-class _Clock:
-    start: float
-    total: float
-
-    def fraction(self) -> float:
-        return min(1.0, (time.monotonic() - self.start) / self.total)
-
-
 def fit_large(
     client: Any, parquet: str, *, target: str, features: list[str], kinds: dict[str, str], problem_type: str,
     metric: str, time_budget_s: float, seed: int = 0, storage_options: dict[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None, on_progress: Callable[[str, float, str], None] | None = None,
     on_model: Callable[[ModelResult], None] | None = None, algorithms: tuple[str, ...] = ("lightgbm",),
 ) -> FitResult:
-    """Train on the cluster of `client` from the Parquet at `parquet` (a file or folder, local or an fsspec URL
-    with `storage_options`); the same FitResult as `AutoML.fit`, one model per algorithm in `algorithms`
-    ("lightgbm", "xgboost"; in that order, the training time split between them), ranked like its leaderboard."""
-    unknown = [a for a in algorithms if a not in FAMILIES]
-    if unknown or not algorithms:
-        raise EngineError(f"Unknown large-data algorithm(s) {unknown}; use {sorted(FAMILIES)}.")
+    """Train on the cluster of `client` from the Parquet at `parquet` (a file or folder, local or an fsspec URL with
+    `storage_options`); the same FitResult as `AutoML.fit`, one model per algorithm in `algorithms` ("lightgbm",
+    "xgboost"; in that order, the training time split between them), ranked like its leaderboard."""
+    check_algorithms(algorithms)
     import dask
     import dask.dataframe as dd
 
-    clock = _Clock(time.monotonic(), float(time_budget_s))
+    clock = BudgetClock(time.monotonic(), float(time_budget_s))
     should_stop = should_stop or (lambda: False)
 
     def progress(stage: str, message: str) -> None:
         if on_progress is not None:
             on_progress(stage, clock.fraction(), message)
 
-    feats = [c for c in features if c != target]
-    given = {c: kinds.get(c, "categorical") for c in feats}
-    dropped = {c: k for c, k in given.items() if k in DROPPED_KINDS}
-    use = {c: k for c, k in given.items() if k not in DROPPED_KINDS}
+    given = {c: kinds.get(c, "categorical") for c in features if c != target}
+    dropped, use = ({c: k for c, k in given.items() if (k in DROPPED_KINDS) == d} for d in (True, False))
     progress("preparing", "Scanning the data on the cluster")
     with dask.config.set({"dataframe.convert-string": False}):
-        ddf = dd.read_parquet(parquet, columns=[*use, target], storage_options=storage_options,
-                              split_row_groups=True)
+        ddf = dd.read_parquet(parquet, columns=[*use, target], storage_options=storage_options, split_row_groups=True)
         n_parts = ddf.npartitions
         n_rows = max(parquet_rows(parquet, storage_options=storage_options), 1)
-        holdout_share = min(HOLDOUT_FRACTION, HOLDOUT_ROWS / n_rows)
-        es_share = min(ES_FRACTION, ES_ROWS / n_rows)
-        sample_share = min(holdout_share, SAMPLE_ROWS / n_rows)
-        shares = {"holdout": holdout_share, "es": es_share, "sample": sample_share}
+        shares = _shares(n_rows)
         roles = ddf.map_partitions(_roles, seed=seed, **shares)
         roles = roles[roles[target].notnull()]
-        scan = _scan(ddf, target=target, kinds=use, regression=problem_type == "regression", shares=shares,
-                     seed=seed)
+        scan = _scan(ddf, target=target, kinds=use, regression=problem_type == "regression", shares=shares, seed=seed)
         n_rows, n_target, es_raw = int(scan["rows"]), int(scan["count"]), scan.pop("es")
         if n_target < MIN_ROWS:
             raise EngineError(f"Only {n_target} rows have a target value; at least {MIN_ROWS} are needed.")
         spec = _plan(ddf, scan, target=target, kinds=use, problem_type=problem_type, metric=metric, rows=es_raw)
         scan_s = time.monotonic() - clock.start
         es = (matrix(es_raw, spec), encode(es_raw[target], spec.classes))
-        if should_stop():
-            raise EngineError("Training was stopped before any model finished.")
+        _raise_if_stopped(should_stop)
         # each model's holdout pass reads the data once more (the scan's time includes the first imports)
         reserve = min(max(0.5 * scan_s + 1.0, 0.1 * clock.total), 0.3 * clock.total)
-        end = clock.start + clock.total
-        results: list[ModelResult] = []
-        figures: dict[str, dict[str, Any]] = {}
-        cancelled = False
-        for i, algorithm in enumerate(algorithms):
-            left = len(algorithms) - i
-            if cancelled or should_stop() or time.monotonic() > end - reserve * left:
-                break
-            family = FAMILIES[algorithm]
-            fspec = family.spec(spec, es_raw)
-            fes = (matrix(es_raw, fspec), encode(es_raw[target], fspec.classes))
-            deadline = time.monotonic() + (end - reserve * left - time.monotonic()) / left
-            progress("searching", f"{family.engine} on {n_parts} partitions across "
-                                  f"{len(client.scheduler_info()['workers'])} Dask workers")
-            params = family.params(fspec, n_rows, seed)
-            est, info = family.fit(client, roles[roles[_ROLE] == _TRAIN], fspec, fes, params=params,
-                                   deadline=deadline, should_stop=should_stop)
-            cancelled = bool(info["cancelled"])
-            if cancelled and info["trees"] == 0:
-                break
-            progress("finalizing", f"Scoring the holdout on the cluster ({algorithm})")
-            scored, sample_raw, sample_scored = _holdout(roles, est, fspec)
-            schema = _input_schema(fspec, sample_raw[list(fspec.kinds)].reset_index(drop=True), scan)
-            result = _result(est, fspec, scored, sample_raw, sample_scored, es=fes, params=params, info=info,
-                             clock=clock, seed=seed, input_schema=schema, algorithm=algorithm)
-            check = result.params.pop("_serving_check")
-            figures[result.key] = {"engine": family.engine, **info, "serving_check": check}
-            results.append(result)
-            if on_model is not None:
-                on_model(result)
+        results, figures, cancelled, scored = _train(
+            client, roles, spec, es_raw, scan, algorithms=algorithms, target=target, n_rows=n_rows, n_parts=n_parts,
+            seed=seed, clock=clock, reserve=reserve, should_stop=should_stop, progress=progress, on_model=on_model,
+        )
     if not results:
         raise EngineError("Training was stopped before any model finished.")
     leaderboard = sorted(results, key=lambda r: leaderboard_key(spec.metric.name, r.cv_score, r.predict_ms_per_row))
@@ -340,28 +296,70 @@ def fit_large(
         "rows": n_rows, "rows_dropped_missing_target": n_rows - n_target,
         "n_train": n_target - len(scored) - len(es[1]),
         "n_test": len(scored), "n_early_stopping": len(es[1]), "n_folds": 0, "column_kinds": dict(spec.kinds),
-        "dropped_columns": dropped, "n_models": len(results), "warnings": spec.warnings + _class_warnings(scan, spec),
+        "dropped_columns": dropped, "n_models": len(results), "warnings": spec.warnings + class_warnings(scan, spec),
         "elapsed_s": round(time.monotonic() - clock.start, 2), "stopped_early": cancelled,
         "large": {"partitions": n_parts, "scan_s": round(scan_s, 2), "models": figures},
     }
     progress("finalizing", f"Done: best model {leaderboard[0].key}")
-    return FitResult(
-        problem_type=spec.problem_type, metric=spec.metric.name, metric_direction=spec.metric.direction,
-        leaderboard=leaderboard, best=leaderboard[0], summary=summary,
-        classes=None if spec.classes is None else spec.classes.tolist(),
-    )
+    return FitResult(problem_type=spec.problem_type, metric=spec.metric.name, metric_direction=spec.metric.direction,
+                     leaderboard=leaderboard, best=leaderboard[0], summary=summary,
+                     classes=None if spec.classes is None else spec.classes.tolist())
 
 
-def _class_warnings(scan: dict[str, Any], spec: Spec) -> list[str]:
-    if spec.classes is None:
-        return []
-    shares = scan["target"] / scan["target"].sum()
-    return [f"Class imbalance: the rarest class is {shares.min():.1%} of rows."] if shares.min() < IMBALANCE_SHARE \
-        else []
+def _raise_if_stopped(should_stop: Callable[[], bool]) -> None:
+    if should_stop():
+        raise EngineError("Training was stopped before any model finished.")
+
+
+def _shares(n_rows: int) -> dict[str, float]:
+    """The holdout's, the early-stopping set's and the raw sample's shares of the rows."""
+    holdout = min(HOLDOUT_FRACTION, HOLDOUT_ROWS / n_rows)
+    return {"holdout": holdout, "es": min(ES_FRACTION, ES_ROWS / n_rows), "sample": min(holdout, SAMPLE_ROWS / n_rows)}
+
+
+def _train(
+    client: Any, roles: Any, spec: Spec, es_raw: pd.DataFrame, scan: dict[str, Any], *, algorithms: tuple[str, ...],
+    target: str, n_rows: int, n_parts: int, seed: int, clock: BudgetClock, reserve: float,
+    should_stop: Callable[[], bool], progress: Callable[[str, str], None],
+    on_model: Callable[[ModelResult], None] | None,
+) -> tuple[list[ModelResult], dict[str, dict[str, Any]], bool, pd.DataFrame]:
+    """Each family in turn on the training rows, scored on the holdout; the time split between them."""
+    end = clock.start + clock.total
+    results: list[ModelResult] = []
+    scored = pd.DataFrame()
+    figures: dict[str, dict[str, Any]] = {}
+    cancelled = False
+    for i, algorithm in enumerate(algorithms):
+        left = len(algorithms) - i
+        if cancelled or should_stop() or time.monotonic() > end - reserve * left:
+            break
+        family = FAMILIES[algorithm]
+        fspec = family.spec(spec, es_raw)
+        fes = (matrix(es_raw, fspec), encode(es_raw[target], fspec.classes))
+        deadline = time.monotonic() + (end - reserve * left - time.monotonic()) / left
+        progress("searching", f"{family.engine} on {n_parts} partitions across "
+                              f"{len(client.scheduler_info()['workers'])} Dask workers")
+        params = family.params(fspec, n_rows, seed)
+        est, info = family.fit(client, roles[roles[_ROLE] == _TRAIN], fspec, fes, params=params,
+                               deadline=deadline, should_stop=should_stop)
+        cancelled = bool(info["cancelled"])
+        if cancelled and info["trees"] == 0:
+            break
+        progress("finalizing", f"Scoring the holdout on the cluster ({algorithm})")
+        scored, sample_raw, sample_scored = _holdout(roles, est, fspec)
+        schema = _input_schema(fspec, sample_raw[list(fspec.kinds)].reset_index(drop=True), scan)
+        result = _result(est, fspec, scored, sample_raw, sample_scored, es=fes, params=params, info=info,
+                         clock=clock, seed=seed, input_schema=schema, algorithm=algorithm)
+        check = result.params.pop("_serving_check")
+        figures[result.key] = {"engine": family.engine, **info, "serving_check": check}
+        results.append(result)
+        if on_model is not None:
+            on_model(result)
+    return results, figures, cancelled, scored
 
 
 def _result(est: Any, spec: Spec, scored: pd.DataFrame, sample_raw: pd.DataFrame, sample_scored: pd.DataFrame, *,
-            es: tuple[np.ndarray, np.ndarray], params: dict[str, Any], info: dict[str, Any], clock: _Clock,
+            es: tuple[np.ndarray, np.ndarray], params: dict[str, Any], info: dict[str, Any], clock: BudgetClock,
             seed: int, input_schema: list[dict[str, Any]], algorithm: str) -> ModelResult:
     n_classes = 0 if spec.classes is None else len(spec.classes)
     features = list(spec.kinds)

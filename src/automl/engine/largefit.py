@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 
+from automl.engine.dataprep import IMBALANCE_SHARE
+from automl.engine.errors import EngineError
 from automl.engine.kinds import coerce_frame
 from automl.engine.largeprep import LargePreprocessor, cluster_coerce
 from automl.engine.largestop import Stopper, Watch, XGBoostStopper, run_guarded
@@ -157,3 +159,28 @@ FAMILIES = {
     "lightgbm": Family("lightgbm.dask", _lgb_params, _fit_lightgbm, lambda spec, rows: spec),
     "xgboost": Family("xgboost.dask", _xgb_params, _fit_xgboost, _xgb_spec),
 }
+
+
+@dataclass
+class BudgetClock:
+    """A large fit's budget: when it started, how long it has."""
+
+    start: float
+    total: float
+
+    def fraction(self) -> float:
+        return min(1.0, (time.monotonic() - self.start) / self.total)
+
+
+def class_warnings(scan: dict[str, Any], spec: Spec) -> list[str]:
+    if spec.classes is None:
+        return []
+    shares = scan["target"] / scan["target"].sum()
+    return [f"Class imbalance: the rarest class is {shares.min():.1%} of rows."] if shares.min() < IMBALANCE_SHARE \
+        else []
+
+
+def check_algorithms(algorithms: tuple[str, ...]) -> None:
+    unknown = [a for a in algorithms if a not in FAMILIES]
+    if unknown or not algorithms:
+        raise EngineError(f"Unknown large-data algorithm(s) {unknown}; use {sorted(FAMILIES)}.")

@@ -84,10 +84,7 @@ def refit_members(
     """
     ctx = replace(ctx, n_rows=len(y))
     expected = expected_s if expected_s is not None else [float("-inf")] * len(members)  # none: start every one
-    rng = np.random.default_rng(ctx.seed)
-    rows = np.arange(len(y)) if check_rows is None else np.asarray(check_rows)
-    rows = np.sort(rng.choice(rows, CHECK_ROWS, replace=False)) if len(rows) > CHECK_ROWS else rows
-    X_check = X.iloc[rows]
+    X_check = _check_frame(X, len(y), check_rows, seed=ctx.seed)
     with threadpool_limits(limits=1):
         preps = {}
         for style in dict.fromkeys(c.style for c, _, _ in members):
@@ -125,6 +122,13 @@ def refit_members(
             remote_y = remote.share(y)
         with ThreadPoolExecutor(max_workers=ctx.n_jobs) as pool:  # on a cluster, these threads only wait
             return list(pool.map(fit_one, members, expected))
+
+
+def _check_frame(X: pd.DataFrame, n: int, check_rows: np.ndarray | None, *, seed: int) -> pd.DataFrame:
+    """At most CHECK_ROWS of the rows the bags were trained on (default: all), where refit and bag are compared."""
+    rows = np.arange(n) if check_rows is None else np.asarray(check_rows)
+    rng = np.random.default_rng(seed)
+    return X.iloc[np.sort(rng.choice(rows, CHECK_ROWS, replace=False)) if len(rows) > CHECK_ROWS else rows]
 
 
 def fit_model(candidate: Candidate, est: Any, X: Any, y: np.ndarray, *, deadline_at: float) -> Any:

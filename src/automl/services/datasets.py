@@ -17,6 +17,7 @@ from automl.config import Settings
 from automl.db import Database
 from automl.db.models import ACTIVE, BatchPrediction, Dataset, Experiment
 from automl.errors import Conflict, NotFound
+from automl.files import new_key
 from automl.ingest.filenames import UploadedFile
 from automl.ingest.growing import UploadProgress
 from automl.ingest.jsonable import jsonable
@@ -24,7 +25,7 @@ from automl.ingest.limits import ParseLimits
 from automl.ingest.pipeline import Ingested, ingest_upload
 from automl.services import audit
 from automl.services.permissions import Principal
-from automl.storage import ObjectCorrupt, Storage, new_key
+from automl.storage import ObjectCorrupt, Storage
 
 log = logging.getLogger(__name__)
 MAX_PREVIEW_ROWS = 1000

@@ -17,6 +17,7 @@ from automl.errors import (
     TooLarge,
     Unprocessable,
 )
+from automl.files import new_key
 from automl.jobs import queue
 from automl.jobs.handlers.batch_prediction import OUTPUT, remove_files
 from automl.jobs.registry import JobKind
@@ -29,7 +30,7 @@ from automl.serving.batch import BatchInputError, check_columns
 from automl.serving.cache import LoadedModel
 from automl.serving.predict import predict_rows
 from automl.serving.schema import InputError
-from automl.storage import Storage, new_key
+from automl.storage import Storage
 
 MAX_ROWS_PER_REQUEST = 100_000  # a whole held-out set scores in one call; larger inputs belong in a batch job
 

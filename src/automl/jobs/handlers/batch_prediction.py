@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from automl.db.base import utcnow
 from automl.db.models import BatchPrediction, Job, JobStatus, TrainedModel
+from automl.files import new_key
 from automl.ingest.limits import ParseLimits
 from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobKind, on_status, register
 from automl.observability import PREDICT_ROWS
 from automl.serving.batch import BatchInputError, score_file
-from automl.storage import ObjectCorrupt, Storage, new_key
+from automl.storage import ObjectCorrupt, Storage
 
 log = logging.getLogger(__name__)
 

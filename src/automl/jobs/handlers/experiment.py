@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from automl.db.base import utcnow
@@ -25,6 +25,9 @@ from automl.jobs.registry import JobCancelled, JobContext, JobFailed, JobKind, J
 from automl.storage import ObjectCorrupt, Storage
 
 log = logging.getLogger(__name__)
+
+
+REGISTER_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)  # a model waits out a database restart (~30 s) before it fails
 
 
 def overhead_reserve(budget_s: float) -> float:
@@ -197,19 +200,17 @@ class _ModelRegistrar:
             sha = storage.put_file("artifacts", key, scratch, suffix=".joblib")
             secret = self.ctx.settings.secret_key
             mac = artifact_hmac(signing_key(storage.root, secret.get_secret_value() if secret else None), sha, key)
-            with self.ctx.db.session() as s:
-                if not self.ctx.owns_job(s):
-                    self.lost = True
-                    raise JobLost()
-                owner = select(Experiment.created_by_id).where(Experiment.id == self.exp_id).scalar_subquery()
-                row = TrainedModel(experiment_id=self.exp_id, candidate_key=result.key, artifact_key=key,
-                                   artifact_sha256=sha, artifact_hmac=mac, artifact_size=size,
-                                   created_by_id=owner,
-                                   **_model_fields(result))
-                s.add(row)
-                s.flush()
-                self.ids[result.key] = row.id
-                store_ranks(s, self.exp_id, self.metric)
+            fields = dict(candidate_key=result.key, artifact_key=key, artifact_sha256=sha, artifact_hmac=mac,
+                          artifact_size=size, **_model_fields(result))
+            for wait in (*REGISTER_BACKOFF_S, None):
+                try:
+                    self._register(result.key, fields)
+                    break
+                except OperationalError:  # the database restarting: the model is kept, not the attempt lost
+                    if wait is None:
+                        raise
+                    log.warning("model registration waits for the database", extra={"experiment_id": self.exp_id})
+                    time.sleep(wait)
         except JobLost:
             self._discard(key, scratch, put)
         except IntegrityError:
@@ -218,6 +219,19 @@ class _ModelRegistrar:
         except BaseException:
             self._discard(key, scratch, put)
             raise
+
+    def _register(self, candidate_key: str, fields: dict[str, Any]) -> None:
+        """The model's row, and the new ranks, in one transaction that also checks this attempt owns the job."""
+        with self.ctx.db.session() as s:
+            if not self.ctx.owns_job(s):
+                self.lost = True
+                raise JobLost()
+            owner = select(Experiment.created_by_id).where(Experiment.id == self.exp_id).scalar_subquery()
+            row = TrainedModel(experiment_id=self.exp_id, created_by_id=owner, **fields)
+            s.add(row)
+            s.flush()
+            self.ids[candidate_key] = row.id
+            store_ranks(s, self.exp_id, self.metric)
 
     def _discard(self, key: str, scratch: Path, put: bool) -> None:
         Storage.remove(scratch)
