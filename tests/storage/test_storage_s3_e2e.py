@@ -106,11 +106,13 @@ def test_tampered_objects_in_the_bucket_are_refused(client: TestClient, s3: S3, 
     model = client.get("/api/models").json()["items"][0]
     s3c = s3.client()
 
-    def tamper(area: str) -> None:
-        key = next(k for k in s3.keys(bucket, f"{prefix}/{area}/"))
-        body = bytearray(s3c.get_object(Bucket=bucket, Key=key)["Body"].read())
-        body[len(body) // 2] ^= 0xFF
-        s3c.put_object(Bucket=bucket, Key=key, Body=bytes(body))
+    def tamper(area: str) -> None:  # every object of the area: which key is the listed model's is not the point
+        keys = s3.keys(bucket, f"{prefix}/{area}/")
+        assert keys
+        for key in keys:
+            body = bytearray(s3c.get_object(Bucket=bucket, Key=key)["Body"].read())
+            body[len(body) // 2] ^= 0xFF
+            s3c.put_object(Bucket=bucket, Key=key, Body=bytes(body))
         shutil.rmtree(s3_settings.data_dir / "cache", ignore_errors=True)
 
     tamper("artifacts")
