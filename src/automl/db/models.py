@@ -94,6 +94,8 @@ class TrainedModel(Base):
     is_ensemble: Mapped[bool] = mapped_column(default=False)
     rank: Mapped[int | None]  # 1 = best, in the engine's leaderboard order (automl.engine.leaderboard_key)
     cv_score: Mapped[float | None]
+    cv_std: Mapped[float | None]  # standard deviation of the CV metric over folds
+    cv_fold_scores: Mapped[list[Any] | None]
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)  # holdout-test figures
     fit_seconds: Mapped[float] = mapped_column(default=0.0)
     predict_ms_per_row: Mapped[float | None]
@@ -107,6 +109,8 @@ class TrainedModel(Base):
     artifact_size: Mapped[int] = mapped_column(default=0)
     deployed_api: Mapped[bool] = mapped_column(default=False)
     deployed_batch: Mapped[bool] = mapped_column(default=False)
+    threshold: Mapped[float | None]  # binary decision threshold saved with the deployment; None = most probable
+    insights: Mapped[dict[str, Any] | None]  # the model page's insights, computed once (services/insights)
     deployed_at: Mapped[datetime | None]
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     n_predictions: Mapped[int] = mapped_column(default=0)
