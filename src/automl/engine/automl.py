@@ -33,6 +33,7 @@ PER_FAMILY = 3  # of which at most this many from one family: tuned near-duplica
 # share of the budget left after the refit (the end reserve's 0.1·T): timing, importance and saving the
 # artifact, which for a member serving its bag is k models
 REFIT_TAIL = 0.1
+EVALUATION_SAMPLE = 2000  # holdout rows named in the summary for later insights
 
 
 @dataclass
@@ -135,6 +136,7 @@ class AutoML:
             "dropped_columns": data.dropped_columns, "n_models": len(leaderboard),
             "warnings": data.warnings + [f"Candidate failed: {e}" for e in search.errors],
             "elapsed_s": round(budget.elapsed(), 2), "stopped_early": bool(self.should_stop()),
+            "evaluation_rows": _sample_rows(data.positions[test], seed=self.seed),
         }
         self._progress("finalizing", 1.0, f"Done: best model {best.key}")
         return FitResult(
@@ -152,6 +154,14 @@ class AutoML:
         finally:
             if executor is not self.executor:
                 executor.close()
+
+def _sample_rows(positions: np.ndarray, *, seed: int, at_most: int = EVALUATION_SAMPLE) -> list[int]:
+    """Up to `at_most` of the rows the reported figures come from, as positions in the frame given to fit: what
+    the platform's model insights are computed on, long after the fit."""
+    if len(positions) > at_most:
+        positions = np.random.default_rng(seed).choice(positions, at_most, replace=False)
+    return sorted(int(p) for p in positions)
+
 
 def _task_context(data: PreparedData, X: pd.DataFrame, y: np.ndarray, *, n_folds: int, seed: int,
                   n_jobs: int) -> TaskContext:

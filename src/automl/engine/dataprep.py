@@ -27,6 +27,7 @@ IMBALANCE_SHARE = 0.1
 class PreparedData:
     X: pd.DataFrame  # coerced, usable features only
     raw: pd.DataFrame  # the same rows as given (for end-to-end timing)
+    positions: np.ndarray  # of these rows in the frame given to fit (rows with a missing target are not here)
     y: np.ndarray  # encoded classes 0..K-1, or floats
     classes: np.ndarray | None
     kinds: dict[str, str]
@@ -132,6 +133,7 @@ def prepare(
         raise EngineError(f"Target column {target!r} not found in the data.")
     feature_cols = _select_features(df, target, features)
     keep = df[target].notna()
+    positions = np.flatnonzero(keep.to_numpy())
     n_dropped = int((~keep).sum())
     df = df.loc[keep]
     if len(df) < MIN_ROWS:
@@ -158,7 +160,7 @@ def prepare(
             warnings.append(f"Class imbalance: the rarest class is {shares.min():.1%} of rows.")
     warnings += _leak_warnings(X, y, ptype, seed)
     return PreparedData(
-        X=X, raw=raw, y=y, classes=classes, kinds=used,
+        X=X, raw=raw, positions=positions, y=y, classes=classes, kinds=used,
         input_schema=[column_schema(c, X[c], k, raw=raw[c]) for c, k in used.items()],
         problem_type=ptype, metric=resolve_metric(metric, ptype), rows_dropped_missing_target=n_dropped,
         dropped_columns={c: k for c, k in kinds_all.items() if k in DROPPED_KINDS}, warnings=warnings,
