@@ -53,11 +53,13 @@ def deploy(
     model_id: IdPath, request: Request, session: SessionDep, storage: StorageDep, principal: PrincipalDep,
     body: Annotated[DeployRequest | None, Body()] = None,
 ) -> dict[str, object]:
-    """Checks the artifact's sha256; deploying for the API also loads and warms the model."""
+    """Checks the artifact's sha256; deploying for the API also loads and warms the model. `threshold` (binary
+    models) is the decision threshold every prediction of the model uses from then on."""
     body = body or DeployRequest(api=None, batch=None)
     runtime = _runtime(request)
+    threshold = body.threshold if "threshold" in body.model_fields_set else ...
     model = models.deploy(session, storage, runtime.cache if runtime else None, model_id, api=body.api,
-                          batch=body.batch, by=principal)
+                          batch=body.batch, by=principal, threshold=threshold)
     return _public(request, session, model)
 
 

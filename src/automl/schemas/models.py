@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool, StrictFloat
 
 from automl.schemas.base import RequestBody
 
@@ -12,6 +12,9 @@ from automl.schemas.base import RequestBody
 class DeployRequest(RequestBody):
     api: StrictBool | None = Field(None, description="Serve REST predictions (POST /api/v1/predict/{id}).")
     batch: StrictBool | None = Field(None, description="Accept batch scoring files. Omit both to mean both.")
+    threshold: StrictFloat | None = Field(
+        None, gt=0, lt=1, description="Binary models only: predict the positive class (the second of `classes`) "
+        "when its probability is at least this; null resets to the most probable class; omit to keep it.")
 
 
 class InputColumn(BaseModel):
@@ -47,6 +50,7 @@ class ModelPublic(BaseModel):
     deployed_api: bool
     deployed_batch: bool
     deployed_at: datetime | None
+    threshold: float | None = None
     n_predictions: int
     artifact_sha256: str
     artifact_size: int

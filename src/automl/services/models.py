@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 from automl.config import get_settings
 from automl.db.base import utcnow
 from automl.db.models import Experiment, TrainedModel
-from automl.errors import Conflict, NotFound
+from automl.errors import Conflict, NotFound, Unprocessable
 from automl.services import audit
 from automl.services.permissions import Principal
 from automl.serving.cache import LoadedModel, ModelCache
@@ -41,6 +43,7 @@ def model_public(session: Session, model: TrainedModel, *, pending_predictions: 
         "predict_ms_per_row": model.predict_ms_per_row, "feature_importance": model.feature_importance,
         "plots": model.plots, "input_schema": model.input_schema, "classes": model.classes,
         "deployed_api": model.deployed_api, "deployed_batch": model.deployed_batch, "deployed_at": model.deployed_at,
+        "threshold": model.threshold,
         "n_predictions": model.n_predictions + pending_predictions, "artifact_sha256": model.artifact_sha256,
         "artifact_size": model.artifact_size, "created_at": model.created_at,
     }
@@ -127,6 +130,7 @@ def load_for_serving(storage: Storage, model: TrainedModel) -> LoadedModel:
         model_id=model.id, model=fitted, validator=InputValidator(schema), problem_type=fitted.problem_type,
         size_bytes=max(model.artifact_size, path.stat().st_size) * 4,  # unpickled and decompressed
         sha256=model.artifact_sha256, class_names=None if classes is None else [str(c) for c in classes],
+        threshold=model.threshold,
     )
 
 
@@ -164,10 +168,16 @@ def warm(loaded: LoadedModel) -> None:
 
 def deploy(
     session: Session, storage: Storage, cache: ModelCache | None, model_id: int, *, api: bool | None,
-    batch: bool | None, by: Principal,
+    batch: bool | None, by: Principal, threshold: float | None | EllipsisType = ...,
 ) -> TrainedModel:
-    """Turn on the requested targets (both when neither is named); the artifact is checked first."""
+    """Turn on the requested targets (both when neither is named); the artifact is checked first.
+
+    `threshold` (binary models) is saved with the deployment: a number in (0, 1), None for the most probable
+    class, `...` to keep it; it is set before the model is loaded, so the cache entry carries it."""
     model = get_model(session, model_id)
+    retuned = threshold is not ...
+    if retuned:
+        _set_threshold(session, model, threshold, by=by)  # type: ignore[arg-type]
     if api is None and batch is None:
         api = batch = True
     loaded = None
@@ -182,11 +192,30 @@ def deploy(
         model.deployed_batch = True
     if api or batch:
         model.deployed_at, model.deployed_by_id = utcnow(), by.user_id
-    audit.record(session, by, "model.deploy", f"model {model_id} ({_targets(api, batch)})")
+    if api or batch or not retuned:
+        audit.record(session, by, "model.deploy", f"model {model_id} ({_targets(api, batch)})")
     session.commit()  # before the cache changes, so a concurrent cache miss reads the new flags
     if loaded is not None and cache is not None:
         cache.put(loaded)
+    elif retuned and cache is not None and (entry := cache.get(model_id)) is not None:
+        cache.swap(entry, replace(entry, threshold=model.threshold))
     return model
+
+
+def _set_threshold(session: Session, model: TrainedModel, threshold: float | None, *, by: Principal) -> None:
+    """Record a new decision threshold (audited); Unprocessable for a model that is not a binary classifier."""
+    if threshold is not None and model.experiment.problem_type != "binary":
+        raise Unprocessable(f"a decision threshold applies to binary classifiers only; model {model.id} is "
+                            f"{model.experiment.problem_type}")
+    if threshold is not None and not 0 < threshold < 1:
+        raise Unprocessable("the threshold must be between 0 and 1 (exclusive)")
+    model.threshold = threshold
+    shown = "the most probable class" if threshold is None else f"P({_positive(model)}) >= {threshold:g}"
+    audit.record(session, by, "model.threshold", f"model {model.id}: {shown}")
+
+
+def _positive(model: TrainedModel) -> str:
+    return str(model.classes[1]) if model.classes and len(model.classes) == 2 else "positive"
 
 
 def undeploy(

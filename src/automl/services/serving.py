@@ -5,9 +5,10 @@ memory and flushed every `flush_every_s` seconds by one background thread.
 
 Several API processes (replicas) may share one database, each with its own cache; a deployment changed through
 any of them (or the CLI) must not keep being served by the others. The same thread revalidates every cached
-model against its row every `revalidate_s` (0.5 s): one primary-key read of (deployed_api, artifact_sha256)
-for the cached ids. An entry whose row is gone, undeployed or points at another artifact is dropped, unless it
-was confirmed after that read began (a deploy put it meanwhile); the others are confirmed. So an undeploy or a
+model against its row every `revalidate_s` (0.5 s): one primary-key read of (deployed_api, artifact_sha256,
+threshold) for the cached ids. An entry whose row is gone, undeployed or points at another artifact is dropped,
+one whose decision threshold changed is swapped for a copy with the new one, unless it was confirmed after that
+read began (a deploy put it meanwhile); the others are confirmed. So an undeploy or a
 new artifact is seen everywhere within `revalidate_s` plus one read, and a newly deployed model at once (a
 cache miss reads the row). Should the thread fall behind (a slow database), a request for an entry not
 confirmed for `stale_s` revalidates it first; while the database cannot be reached the cached entry keeps
@@ -19,6 +20,7 @@ import logging
 import threading
 import time
 from collections import Counter as Tally
+from dataclasses import replace
 
 from sqlalchemy import select, update
 
@@ -159,13 +161,17 @@ class ServingRuntime:
         if entries:
             started = time.monotonic()
             with self.db.session(readonly=True) as s:
-                rows = s.execute(select(TrainedModel.id, TrainedModel.deployed_api, TrainedModel.artifact_sha256)
+                rows = s.execute(select(TrainedModel.id, TrainedModel.deployed_api, TrainedModel.artifact_sha256,
+                                        TrainedModel.threshold)
                                  .where(TrainedModel.id.in_([e.model_id for e in entries]))).all()
             live = {r.id: r for r in rows}
             for entry in entries:
                 row = live.get(entry.model_id)
                 if row is not None and row.deployed_api and row.artifact_sha256 == entry.sha256:
-                    self.cache.confirm(entry, started)
+                    if row.threshold != entry.threshold and entry.confirmed_at < started:  # retuned elsewhere
+                        self.cache.swap(entry, replace(entry, threshold=row.threshold, confirmed_at=started))
+                    else:
+                        self.cache.confirm(entry, started)
                 elif entry.confirmed_at < started and self.cache.discard(entry):
                     log.info("cached model dropped: its deployment changed", extra={"model_id": entry.model_id})
         CACHED_MODELS.set(len(self.cache.ids()))

@@ -67,10 +67,12 @@ def _regroup(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
         yield pa.Table.from_batches(pending)
 
 
-def score_table(model: Any, table: pa.Table, *, columns: Sequence[str], classifier: bool) -> pa.Table:
-    """The input columns, then `prediction`, then `proba_<class>` per class; formulas neutralised."""
+def score_table(model: Any, table: pa.Table, *, columns: Sequence[str], classifier: bool,
+                threshold: float | None = None) -> pa.Table:
+    """The input columns, then `prediction`, then `proba_<class>` per class; formulas neutralised. A binary
+    model's `threshold` decides its labels (see serving.predict.outputs)."""
     frame = table.select([c for c in columns if c in table.column_names]).to_pandas()
-    labels, proba = outputs(model, frame, probabilities=classifier)
+    labels, proba = outputs(model, frame, probabilities=classifier, threshold=threshold)
     if labels.dtype.kind == "f":
         out = table.append_column("prediction", pa.array(labels, from_pandas=True))
     else:
@@ -93,6 +95,7 @@ def score_file(
     chunk_rows: int = CHUNK_ROWS,
     on_chunk: Callable[[int], None] | None = None,
     limits: ParseLimits | None = None,
+    threshold: float | None = None,
 ) -> int:
     """Score `src` into the CSV `dest`; returns the number of rows. Raises BatchInputError for bad input.
 
@@ -105,7 +108,7 @@ def score_file(
     try:
         sandbox.run(stage, src, filename, staged, numeric=numeric, limits=limits)
         return _score(model, schema, staged, dest, filename=staged.name, classifier=classifier,
-                      chunk_rows=chunk_rows, on_chunk=on_chunk)
+                      chunk_rows=chunk_rows, on_chunk=on_chunk, threshold=threshold)
     except DomainError as exc:  # the reader's BadInput: what the upload would have said about this file
         raise BatchInputError(f"cannot read {filename}: {exc.detail}") from None
     finally:
@@ -122,6 +125,7 @@ def _score(
     classifier: bool,
     chunk_rows: int,
     on_chunk: Callable[[int], None] | None,
+    threshold: float | None = None,
 ) -> int:
     """Chunks are scored on a small thread pool (predict releases the GIL) while the main thread reads the
     next chunk and writes finished ones in order; at most `workers + 1` chunks are in memory."""
@@ -151,7 +155,7 @@ def _score(
                 if i == 0 and (missing := missing_columns(schema, table.column_names)):
                     raise BatchInputError(f"missing columns: {', '.join(missing)}")
                 pending.append((table.num_rows, pool.submit(score_table, model, table, columns=columns,
-                                                            classifier=classifier)))
+                                                            classifier=classifier, threshold=threshold)))
                 if len(pending) > workers:
                     write_oldest()
             while pending:

@@ -4,7 +4,8 @@ Only models deployed for the API live here, so "cached" doubles as the deployed 
 whoever changes a deployment drops or refreshes the entry. Each entry remembers when the database last said
 it is deployed with this artifact (`confirmed_at`): the serving runtime revalidates entries against their rows
 and drops one only if it was confirmed before the read that found it changed (`discard`), so a newer entry
-put meanwhile (a deploy committed after that read) stays.
+put meanwhile (a deploy committed after that read) stays; a changed decision threshold swaps in a copy
+(`swap`) under the same rule.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class LoadedModel:
     size_bytes: int
     sha256: str
     class_names: list[str] | None = field(default=None)
+    threshold: float | None = None  # binary: the positive class iff P(positive) >= threshold (None: most probable)
     loaded_at: float = field(default_factory=time.monotonic)
     confirmed_at: float = field(default_factory=time.monotonic)  # the row last read as deployed with `sha256`
 
@@ -88,6 +90,14 @@ class ModelCache:
             if self._entries.get(entry.model_id) is not entry:
                 return False
             del self._entries[entry.model_id]
+            return True
+
+    def swap(self, entry: LoadedModel, new: LoadedModel) -> bool:
+        """Put `new` in `entry`'s place if `entry` is still the cached one for its model (not one put since)."""
+        with self._lock:
+            if self._entries.get(entry.model_id) is not entry:
+                return False
+            self._entries[entry.model_id] = new
             return True
 
     def confirm(self, entry: LoadedModel, at: float) -> None:

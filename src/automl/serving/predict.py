@@ -10,25 +10,33 @@ from automl.ingest.jsonable import jsonable
 from automl.serving.cache import LoadedModel
 
 
-def outputs(model: Any, frame: pd.DataFrame, *, probabilities: bool) -> tuple[np.ndarray, pd.DataFrame | None]:
+def outputs(
+    model: Any, frame: pd.DataFrame, *, probabilities: bool, threshold: float | None = None
+) -> tuple[np.ndarray, pd.DataFrame | None]:
     """Labels (or values) and, when asked for a classifier, the class-probability frame.
 
     Classifiers run their members once: the labels are the argmax of the same probabilities, exactly
-    as `FittedModel.predict` computes them.
+    as `FittedModel.predict` computes them. With a `threshold` (binary models), the label is the positive
+    class, the second of `classes_`, iff its probability is at least the threshold; probabilities are unchanged.
     """
     classes = getattr(model, "classes_", None)
-    if classes is None or not probabilities:
+    if classes is None or (not probabilities and threshold is None):
         return np.asarray(model.predict(frame)), None
     proba = model.predict_proba(frame)
-    labels = np.asarray(classes)[proba.to_numpy().argmax(axis=1)]
-    return labels, proba
+    classes, values = np.asarray(classes), proba.to_numpy()
+    if threshold is None:
+        labels = classes[values.argmax(axis=1)]
+    else:
+        labels = np.where(values[:, 1] >= threshold, classes[1], classes[0])
+    return labels, proba if probabilities else None
 
 
 def predict_rows(
     loaded: LoadedModel, frame: pd.DataFrame, *, probabilities: bool = False
 ) -> tuple[list[Any], list[dict[str, float]] | None]:
     """Predictions for each row and, for classifiers when asked, `{class: p}` per row."""
-    labels, proba = outputs(loaded.model, frame, probabilities=probabilities and loaded.is_classifier)
+    labels, proba = outputs(loaded.model, frame, probabilities=probabilities and loaded.is_classifier,
+                            threshold=loaded.threshold)
     if proba is None:
         return jsonable(labels), None
     names = [str(c) for c in proba.columns]

@@ -57,7 +57,7 @@ def run_batch_prediction(ctx: JobContext) -> None:
         if bp is None or model is None:  # deleted meanwhile: nothing to do
             return
         src, filename, old_output = (bp.input_key, input_suffix(bp)), bp.input_name, bp.output_key
-        artifact = _Artifact(model.artifact_key, model.artifact_sha256, model.artifact_hmac)
+        artifact = _Artifact(model.artifact_key, model.artifact_sha256, model.artifact_hmac, model.threshold)
         schema = model.input_schema
         bp.output_key, bp.error, bp.n_rows = None, None, None
 
@@ -96,6 +96,7 @@ class _Artifact:
     key: str
     sha256: str
     hmac: str | None
+    threshold: float | None  # the model's decision threshold when the job started
 
 
 def _score(
@@ -126,7 +127,7 @@ def _score(
         except FileNotFoundError:
             raise BatchInputError("the uploaded file is gone") from None
         return score_file(model, schema, local, dest, filename=filename, classifier=classifier, on_chunk=on_chunk,
-                          limits=limits)
+                          limits=limits, threshold=artifact.threshold)
 
 
 @on_status(JobKind.BATCH_PREDICTION)
