@@ -1,4 +1,4 @@
-"""AutoML.fit: prepare -> holdout split -> budgeted k-fold search -> greedy ensemble -> results."""
+"""AutoML.fit: prepare -> holdout split (or none) -> budgeted k-fold search -> greedy ensemble -> results."""
 
 from __future__ import annotations
 
@@ -17,15 +17,16 @@ from automl.engine.candidates import TaskContext
 from automl.engine.dataprep import IMBALANCE_SHARE, PreparedData, prepare
 from automl.engine.ensemble import ensemble_selection, prune_for_speed
 from automl.engine.errors import EngineError
-from automl.engine.evaluate import TIMING_ROWS, Holdout, importance, model_result
+from automl.engine.evaluate import TIMING_ROWS, model_result
 from automl.engine.executor import Executor, LocalExecutor
+from automl.engine.holdout import HoldoutChoice, Split, check_holdout, split
 from automl.engine.model import FittedModel
 from automl.engine.preprocess import ColumnPlan
 from automl.engine.refit import Served, choose_served, member_seconds, refit_members, refit_seconds, refit_summary
 from automl.engine.results import FitResult, ModelResult
 from automl.engine.search import Finished, Search
 from automl.engine.task import Metric, leaderboard_key
-from automl.engine.validation import cv_folds, holdout_split, n_folds_for, predict_internal
+from automl.engine.validation import fold_scores, predict_internal
 
 log = logging.getLogger(__name__)
 ENSEMBLE_SIZE = 10  # candidates offered to ensemble selection
@@ -33,7 +34,6 @@ PER_FAMILY = 3  # of which at most this many from one family: tuned near-duplica
 # share of the budget left after the refit (the end reserve's 0.1·T): timing, importance and saving the
 # artifact, which for a member serving its bag is k models
 REFIT_TAIL = 0.1
-EVALUATION_SAMPLE = 2000  # holdout rows named in the summary for later insights
 
 
 @dataclass
@@ -65,9 +65,11 @@ class AutoML:
         self, time_budget_s: float = 60, metric: str = "auto", problem_type: str = "auto", n_jobs: int = 2,
         seed: int = 0, on_progress: Callable[[str, float, str], None] | None = None,
         on_model: Callable[[ModelResult], None] | None = None, should_stop: Callable[[], bool] | None = None,
-        executor: Executor | None = None,
+        executor: Executor | None = None, holdout: HoldoutChoice = "auto",
     ) -> None:
-        """`executor` runs the fold fits (e.g. a DaskExecutor on a cluster); default `n_jobs` local threads."""
+        """`executor` runs the fold fits (e.g. a DaskExecutor on a cluster); default `n_jobs` local threads.
+        `holdout`: "auto", "none" or a fraction in (0, 0.5) held out for the reported figures (holdout.py)."""
+        self.holdout = check_holdout(holdout)
         self.time_budget_s = float(time_budget_s)
         self.metric = metric
         self.problem_type = problem_type
@@ -98,24 +100,20 @@ class AutoML:
         self._progress("preparing", 0.0, "Checking the data")
         data = prepare(df, target, features=features, kinds=kinds, problem_type=self.problem_type,
                        metric=self.metric, seed=self.seed)
-        train, test = holdout_split(data.y, problem_type=data.problem_type, seed=self.seed)
-        X, y = data.X.iloc[train].reset_index(drop=True), data.y[train]
-        holdout = Holdout(
-            X=data.X.iloc[test].reset_index(drop=True), X_raw=data.raw.iloc[test].reset_index(drop=True),
-            y=data.y[test], metric=data.metric, problem_type=data.problem_type, classes=data.classes, seed=self.seed,
-        )
-        n_folds = n_folds_for(len(y))
+        sp = split(data, self.holdout, seed=self.seed)
+        X, y, n_folds = sp.X, sp.y, sp.n_folds
         executor = self.executor or LocalExecutor(self.n_jobs)
         ctx = _task_context(data, X, y, n_folds=n_folds, seed=self.seed, n_jobs=executor.slots)
         plan = ColumnPlan.from_kinds(X, data.kinds)
-        run = _Run(self, data, holdout, budget, refit=_RefitInputs(ctx, plan, X, y, n_folds, executor))
+        run = _Run(self, data, sp, budget, refit=_RefitInputs(ctx, plan, X, y, n_folds, executor))
         search = Search(
-            ctx=ctx, plan=plan, X=X, y=y,
-            folds=cv_folds(y, problem_type=data.problem_type, n_folds=n_folds, seed=self.seed), metric=data.metric,
+            ctx=ctx, plan=plan, X=X, y=y, folds=sp.folds, metric=data.metric,
             deadline=lambda: budget.search_deadline, on_finished=run.add, should_stop=self.should_stop,
             executor=executor,
         )
-        self._progress("searching", budget.elapsed() / budget.total, f"{n_folds}-fold CV on {len(y)} rows")
+        scheme = "out-of-fold figures" if sp.out_of_fold else f"{sp.fraction:g} held out"
+        self._progress("searching", budget.elapsed() / budget.total,
+                       f"{n_folds}-fold CV on {len(y)} rows ({scheme})")
         finished = self._search(search, executor)
         if not finished:
             raise EngineError("Training was stopped before any model finished.")
@@ -127,16 +125,13 @@ class AutoML:
         best = leaderboard[0]
         if not best.feature_importance:
             seconds = 0.5 * (budget.deadline - time.monotonic())
-            best.feature_importance = importance(
-                best.model, holdout, seconds=seconds, ms_per_row=best.predict_ms_per_row, required=True
-            )
+            best.feature_importance = run.importance(best, run.members[best.key], seconds=seconds, required=True)
         summary = {
             "rows": int(len(df)), "rows_dropped_missing_target": data.rows_dropped_missing_target,
-            "n_train": int(len(train)), "n_test": int(len(test)), "n_folds": n_folds, "column_kinds": data.kinds,
+            **sp.summary(seed=self.seed), "column_kinds": data.kinds,
             "dropped_columns": data.dropped_columns, "n_models": len(leaderboard),
             "warnings": data.warnings + [f"Candidate failed: {e}" for e in search.errors],
             "elapsed_s": round(budget.elapsed(), 2), "stopped_early": bool(self.should_stop()),
-            "evaluation_rows": _sample_rows(data.positions[test], seed=self.seed),
         }
         self._progress("finalizing", 1.0, f"Done: best model {best.key}")
         return FitResult(
@@ -154,14 +149,6 @@ class AutoML:
         finally:
             if executor is not self.executor:
                 executor.close()
-
-def _sample_rows(positions: np.ndarray, *, seed: int, at_most: int = EVALUATION_SAMPLE) -> list[int]:
-    """Up to `at_most` of the rows the reported figures come from, as positions in the frame given to fit: what
-    the platform's model insights are computed on, long after the fit."""
-    if len(positions) > at_most:
-        positions = np.random.default_rng(seed).choice(positions, at_most, replace=False)
-    return sorted(int(p) for p in positions)
-
 
 def _task_context(data: PreparedData, X: pd.DataFrame, y: np.ndarray, *, n_folds: int, seed: int,
                   n_jobs: int) -> TaskContext:
@@ -203,11 +190,12 @@ class _Run:
     """Collects ModelResults as candidates finish, so `on_model` fires as soon as each exists."""
 
     def __init__(
-        self, automl: AutoML, data: PreparedData, holdout: Holdout, budget: Budget, *, refit: _RefitInputs
+        self, automl: AutoML, data: PreparedData, split: Split, budget: Budget, *, refit: _RefitInputs
     ) -> None:
-        self.automl, self.data, self.holdout, self.budget, self.refit = automl, data, holdout, budget, refit
+        self.automl, self.data, self.split, self.budget, self.refit = automl, data, split, budget, refit
         self.results: list[ModelResult] = []
-        self.holdout_pred: dict[str, np.ndarray] = {}  # each candidate's (bagged) holdout prediction
+        self.members: dict[str, list[tuple[Finished, float]]] = {}  # each result's candidates and weights
+        self.eval_pred: dict[str, np.ndarray] = {}  # each candidate's (bagged) prediction of the evaluation rows
         self.best_cv: float | None = None
 
     def _model(self, algorithm: str, members: list[tuple[Any, float]]) -> FittedModel:
@@ -234,18 +222,35 @@ class _Run:
     def add(self, f: Finished) -> None:
         algorithm = f.candidate.algorithm_for(self.refit.ctx)
         model = self._model(algorithm, [(p, 1.0) for p in f.pipelines])
-        pred = model.predict_raw(self.holdout.X)
-        self.holdout_pred[f.key] = pred
+        pred = self.split.predict(model, f.oof)
+        self.members[f.key], self.eval_pred[f.key] = [(f, 1.0)], pred
         metric = self.data.metric
         is_best = self.best_cv is None or metric.better(f.cv_score, self.best_cv)
         self.best_cv = f.cv_score if is_best else self.best_cv
-        # importance for each new leader, so rank 1 always has it without a late pass
-        seconds = min(0.05 * self.budget.total, 0.2 * (self.budget.search_deadline - time.monotonic()))
-        self._publish(model_result(
-            key=f.key, algorithm=algorithm, params=f.params, cv_score=f.cv_score,
-            fit_seconds=f.fit_seconds, model=model, holdout=self.holdout, pred=pred, is_ensemble=False,
-            importance_seconds=seconds if is_best else 0.0, importance_required=False,
-        ))
+        result = model_result(
+            key=f.key, algorithm=algorithm, params=f.params, cv_score=f.cv_score, fit_seconds=f.fit_seconds,
+            model=model, holdout=self.split.rows, pred=pred, is_ensemble=False, fold_scores=f.fold_scores,
+        )
+        if is_best:  # importance for each new leader, so rank 1 always has it without a late pass
+            seconds = min(0.05 * self.budget.total, 0.2 * (self.budget.search_deadline - time.monotonic()))
+            result.feature_importance = self.importance(result, [(f, 1.0)], seconds=seconds, required=False)
+        self._publish(result)
+
+    def importance(self, result: ModelResult, members: list[tuple[Finished, float]], *, seconds: float,
+                   required: bool) -> list[dict[str, Any]]:
+        """Permutation importance on rows the explained models never trained on (holdout.Split.importance).
+
+        Out of fold: fold i's models of the members, same weights, on fold i's validation rows. With a
+        holdout: a single model's bag; for the ensemble each member's first fold model, same weights (the
+        whole bags cost k times more, too much for wide tables on short budgets)."""
+        def fold_model(i: int) -> FittedModel:
+            return self._model(result.algorithm, [(f.pipelines[i], w) for f, w in members])
+
+        cost = {r.key: r.predict_ms_per_row for r in self.results} | {result.key: result.predict_ms_per_row}
+        ms_fold = sum(cost[f.key] / len(f.pipelines) for f, _ in members)
+        whole, ms_whole = (fold_model(0), ms_fold) if result.is_ensemble else (result.model, result.predict_ms_per_row)
+        return self.split.importance(whole, fold_model, ms_whole=ms_whole, ms_fold=ms_fold, seconds=seconds,
+                                     required=required)
 
     def add_ensemble(self, finished: list[Finished]) -> None:
         metric, r = self.data.metric, self.refit
@@ -264,27 +269,31 @@ class _Run:
         model = self._model("weighted_ensemble", [
             (p, w / len(m.pipelines)) for m, (_, w) in zip(served, chosen, strict=True) for p in m.pipelines
         ])
-        # refitted members saw the holdout: their share of the holdout figures comes from their bags, which
-        # they were checked to agree with; bags serve as measured; first fold models are measured themselves
-        pred = sum(
-            w * (predict_internal(m.pipelines[0], self.holdout.X, self.n_classes) if m.kind == "first fold"
-                 else self.holdout_pred[f.key])
-            for m, (f, w) in zip(served, chosen, strict=True)
-        )
+        oof = sum(w * f.oof for f, w in chosen)
+        self.members["ensemble"] = chosen
         result = model_result(
             key="ensemble", algorithm="weighted_ensemble", params=params, cv_score=score,
             fit_seconds=time.monotonic() - start + sum(f.fit_seconds for f, _ in chosen),
-            model=model, holdout=self.holdout, pred=np.asarray(pred), is_ensemble=True,
-            importance_seconds=0.0, importance_required=False,
+            model=model, holdout=self.split.rows, pred=self._ensemble_pred(chosen, served, oof), is_ensemble=True,
+            fold_scores=fold_scores(metric, r.y, oof, self.split.folds),
         )
-        # importance on rows the explained model never saw: each member's first fold model, same weights
-        # (the whole bags cost k times more, too much for wide tables on short budgets)
-        first_folds = self._model("weighted_ensemble", [(f.pipelines[0], w) for f, w in chosen])
-        result.feature_importance = importance(
-            first_folds, self.holdout, seconds=0.6 * (self.budget.deadline - time.monotonic()),
-            ms_per_row=sum(cost[f.key] / len(f.pipelines) for f, _ in chosen), required=True,
+        result.feature_importance = self.importance(
+            result, chosen, seconds=0.6 * (self.budget.deadline - time.monotonic()), required=True
         )
         self._publish(result, stage="ensembling")
+
+    def _ensemble_pred(self, chosen: list[tuple[Finished, float]], served: list[Served], oof: np.ndarray,
+                       ) -> np.ndarray:
+        """The ensemble's prediction of the evaluation rows. Out of fold: the weighted OOF predictions of the
+        bags. With a holdout, refitted members saw it: their share comes from their bags, which they were
+        checked to agree with; bags serve as measured; first fold models are measured themselves."""
+        if self.split.out_of_fold:
+            return oof
+        return np.asarray(sum(
+            w * (predict_internal(m.pipelines[0], self.split.rows.X, self.n_classes) if m.kind == "first fold"
+                 else self.eval_pred[f.key])
+            for m, (f, w) in zip(served, chosen, strict=True)
+        ))
 
     @property
     def n_classes(self) -> int:
@@ -298,8 +307,7 @@ class _Run:
         the holdout adds are worth most where rows are few or nearly repeat (panel data, memorising forests).
         """
         r = self.refit
-        X_all = pd.concat([r.X, self.holdout.X], ignore_index=True)
-        y_all = np.concatenate([r.y, self.holdout.y])
+        X_all, y_all = self.split.refit_rows()
         scale = len(y_all) / len(r.y)
         # one deadline plans and stops the refit: what follows (timing, importance) keeps REFIT_TAIL
         deadline = self.budget.deadline - REFIT_TAIL * self.budget.total

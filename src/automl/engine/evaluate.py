@@ -1,4 +1,7 @@
-"""Turn a finished candidate into a ModelResult: holdout metrics, timing, plots, importance."""
+"""Turn a finished candidate into a ModelResult: metrics on the evaluation rows, timing, plots, importance.
+
+The evaluation rows are the held-out rows, or every row with out-of-fold predictions (`holdout="none"`).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from automl.engine.explain import permutation_importance, plot_data
 from automl.engine.model import FittedModel
 from automl.engine.results import ModelResult
 from automl.engine.task import Metric, holdout_metrics
+from automl.engine.validation import fold_std
 
 TIMING_ROWS = 500
 MIN_REQUIRED_ROWS = 50
@@ -20,6 +24,8 @@ MIN_REQUIRED_ROWS = 50
 
 @dataclass(frozen=True)
 class Holdout:
+    """The rows the reported figures are computed on: held out, or (out of fold) every row."""
+
     X: pd.DataFrame  # coerced
     X_raw: pd.DataFrame  # as the user gave it, to time predict end to end
     y: np.ndarray
@@ -58,19 +64,47 @@ def importance(
     )
 
 
+def oof_importance(
+    models: list[FittedModel], folds: list[tuple[np.ndarray, np.ndarray]], rows: Holdout, *, seconds: float,
+    ms_per_row: float, required: bool = False,
+) -> list[dict[str, Any]]:
+    """Permutation importance with no holdout: fold i's model `models[i]` on fold i's validation rows of `rows`
+    (never rows it trained on), the drops averaged over folds by rows used. `ms_per_row` is one fold model's
+    cost; `seconds` bound all folds together."""
+    n_repeats = 3 if seconds > 3 else (2 if seconds > 1 else 1)
+    per_fold = importance_rows(ms_per_row, rows.X.shape[1], seconds=seconds / len(folds), n_repeats=n_repeats)
+    per_fold = max(per_fold, MIN_REQUIRED_ROWS) if required else per_fold
+    if per_fold < MIN_REQUIRED_ROWS:
+        return []
+    totals: dict[str, float] = {}
+    used = 0
+    for model, (_, val) in zip(models, folds, strict=True):
+        X, y = rows.X.iloc[val], rows.y[val]
+        try:
+            drops = permutation_importance(model.predict_raw, X, y, rows.metric, max_rows=per_fold,
+                                           n_repeats=n_repeats, seed=rows.seed)
+        except ValueError:  # a sample this fold cannot be scored on (one class): the other folds speak
+            continue
+        n = min(len(val), per_fold)
+        used += n
+        for d in drops:
+            totals[d["feature"]] = totals.get(d["feature"], 0.0) + n * d["importance"]
+    out = [{"feature": f, "importance": round(v / used, 6)} for f, v in totals.items()] if used else []
+    return sorted(out, key=lambda d: d["importance"], reverse=True)
+
+
 def model_result(
     *, key: str, algorithm: str, params: dict[str, Any], cv_score: float, fit_seconds: float, model: FittedModel,
-    holdout: Holdout, pred: np.ndarray, is_ensemble: bool, importance_seconds: float, importance_required: bool,
+    holdout: Holdout, pred: np.ndarray, is_ensemble: bool, fold_scores: list[float],
 ) -> ModelResult:
-    """`pred` is the model's holdout prediction in internal form (already computed by the caller)."""
+    """`pred` is the model's prediction of the evaluation rows in internal form (already computed by the
+    caller: on held-out rows, or out of fold); `fold_scores` the CV metric on each fold. Importance is the
+    caller's (holdout.Split.importance): which rows are honest for it depends on the model."""
     ms = time_predict(model, holdout)
-    feats = (
-        importance(model, holdout, seconds=importance_seconds, ms_per_row=ms, required=importance_required)
-        if importance_required or importance_seconds > 0 else []
-    )
     return ModelResult(
         key=key, algorithm=algorithm, params=dict(params), cv_score=round(float(cv_score), 6),
         metrics=holdout_metrics(holdout.problem_type, holdout.y, pred), fit_seconds=round(fit_seconds, 3),
-        predict_ms_per_row=ms, feature_importance=feats,
+        predict_ms_per_row=ms, feature_importance=[],
         plots=plot_data(holdout.problem_type, holdout.y, pred, holdout.classes), is_ensemble=is_ensemble, model=model,
+        cv_std=fold_std(fold_scores), cv_fold_scores=list(fold_scores),
     )

@@ -21,6 +21,8 @@ class ModelResult:
     plots: dict[str, Any]
     is_ensemble: bool
     model: FittedModel = field(repr=False)
+    cv_std: float | None = None  # sample standard deviation of the metric over the CV folds
+    cv_fold_scores: list[float] = field(default_factory=list)  # the metric on each fold's validation rows
 
 
 @dataclass

@@ -23,7 +23,7 @@ from automl.engine.candidates import REGISTRY, Candidate, Params, TaskContext
 from automl.engine.executor import Executor
 from automl.engine.preprocess import ColumnPlan
 from automl.engine.task import Metric
-from automl.engine.validation import CVRun, Fold
+from automl.engine.validation import CVRun, Fold, fold_scores
 
 log = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -46,8 +46,9 @@ class Finished:
     params: Params
     cv_score: float
     oof: np.ndarray
-    pipelines: list[Pipeline]
+    pipelines: list[Pipeline]  # fold i's model is pipelines[i], validated on the search's folds[i]
     fit_seconds: float
+    fold_scores: list[float] = field(default_factory=list)  # the metric on each fold's validation rows
 
 
 @dataclass
@@ -228,6 +229,7 @@ class Search:
         done = Finished(
             key=f"{cand.name}_{n}", candidate=cand, params=run.params, cv_score=self.metric(self.y, run.oof),
             oof=run.oof, pipelines=run.pipelines, fit_seconds=run.fit_seconds,
+            fold_scores=fold_scores(self.metric, self.y, run.oof, self.folds),
         )
         self._tell(run, done.cv_score)
         self.finished.append(done)

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from automl.engine.candidates import Candidate, Params, TaskContext
 from automl.engine.executor import Executor
 from automl.engine.preprocess import ColumnPlan, build_preprocessor
+from automl.engine.task import Metric
 
 HOLDOUT_FRACTION = 0.2
 Fold = tuple[np.ndarray, np.ndarray]
@@ -31,10 +32,10 @@ def n_folds_for(n_rows: int) -> int:
     return 2
 
 
-def holdout_split(y: np.ndarray, *, problem_type: str, seed: int) -> Fold:
+def holdout_split(y: np.ndarray, *, problem_type: str, seed: int, fraction: float = HOLDOUT_FRACTION) -> Fold:
     idx = np.arange(len(y))
     stratify = y if problem_type != "regression" else None
-    train, test = train_test_split(idx, test_size=HOLDOUT_FRACTION, random_state=seed, stratify=stratify)
+    train, test = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     return np.sort(train), np.sort(test)
 
 
@@ -45,6 +46,23 @@ def cv_folds(y: np.ndarray, *, problem_type: str, n_folds: int, seed: int) -> li
         # a class rarer than n_folds cannot be in every fold; sklearn warns, folds still work
         splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(y)), y))
+
+
+def fold_scores(metric: Metric, y: np.ndarray, oof: np.ndarray, folds: list[Fold]) -> list[float]:
+    """The metric on each fold's validation rows (NaN where a fold cannot be scored, e.g. one class in it)."""
+    out = []
+    for _, val in folds:
+        try:
+            out.append(round(float(metric(y[val], oof[val])), 6))
+        except ValueError:
+            out.append(float("nan"))
+    return out
+
+
+def fold_std(scores: list[float]) -> float | None:
+    """The sample standard deviation (ddof=1) of the scorable folds: what a standard error over folds uses."""
+    finite = [s for s in scores if np.isfinite(s)]
+    return round(float(np.std(finite, ddof=1)), 6) if len(finite) >= 2 else None
 
 
 def predict_internal(est: Any, X: Any, n_classes: int) -> np.ndarray:

@@ -10,9 +10,9 @@ from automl.engine import ArtifactIntegrityError, AutoML, FitResult, FittedModel
 from automl.ingest import column_kinds
 
 
-def fit(df: pd.DataFrame, target: str, budget: float) -> FitResult:
-    """As the platform fits: with the kinds the dataset profile gives."""
-    return AutoML(time_budget_s=budget).fit(df, target, kinds=column_kinds(df))
+def fit(df: pd.DataFrame, target: str, budget: float, holdout: str | float = "auto") -> FitResult:
+    """As the platform fits: with the kinds the dataset profile gives (small tables: no holdout under auto)."""
+    return AutoML(time_budget_s=budget, holdout=holdout).fit(df, target, kinds=column_kinds(df))
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,8 @@ def _check_ensemble(result: FitResult) -> bool:
 def test_binary_end_to_end(binary_result: FitResult, breast_cancer: pd.DataFrame) -> None:
     r = binary_result
     assert (r.problem_type, r.metric, r.metric_direction) == ("binary", "roc_auc", "maximize")
-    _check_result(r, n_test=114)
+    _check_result(r, n_test=0)  # 569 rows: auto holds none out, the figures are out of fold
+    assert r.summary["evaluation"] == "out_of_fold" and r.summary["n_train"] == 569
     assert _check_ensemble(r), "a maximised metric's ensemble must be checked"
     assert r.best.metrics["roc_auc"] > 0.97 and {"mcc", "f1_macro", "log_loss"} <= set(r.best.metrics)
     assert {"roc", "pr", "confusion_matrix"} <= set(r.best.plots)
@@ -67,7 +68,7 @@ def test_binary_end_to_end(binary_result: FitResult, breast_cancer: pd.DataFrame
 
 
 def test_multiclass_string_labels(iris: pd.DataFrame) -> None:
-    r = fit(iris, "target", budget=5)
+    r = fit(iris, "target", budget=5, holdout=0.2)
     assert (r.problem_type, r.metric) == ("multiclass", "log_loss")
     _check_result(r, n_test=30)
     assert r.classes == ["setosa", "versicolor", "virginica"]
@@ -76,7 +77,7 @@ def test_multiclass_string_labels(iris: pd.DataFrame) -> None:
 
 
 def test_regression(diabetes: pd.DataFrame) -> None:
-    r = fit(diabetes, "target", budget=5)
+    r = fit(diabetes, "target", budget=5, holdout=0.2)
     assert (r.problem_type, r.metric, r.metric_direction) == ("regression", "rmse", "minimize")
     _check_result(r, n_test=89)
     assert _check_ensemble(r), "a minimised metric's ensemble must be checked"
