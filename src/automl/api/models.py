@@ -8,8 +8,9 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from automl.api.deps import IdPath, IdQuery, Offset, PrincipalDep, SessionDep, StorageDep, allow
+from automl.schemas.insights import InsightsPublic
 from automl.schemas.models import BatchList, DeployRequest, ModelList, ModelPublic
-from automl.services import audit, export, models, predictions
+from automl.services import audit, export, insights, models, predictions
 from automl.services.permissions import Permission
 from automl.services.serving import ServingRuntime
 from automl.storage import Storage
@@ -46,6 +47,13 @@ def list_models(
 @router.get("/{model_id}", response_model=ModelPublic, dependencies=READ)
 def get_model(model_id: IdPath, request: Request, session: SessionDep) -> dict[str, object]:
     return _public(request, session, models.get_model(session, model_id))
+
+
+@router.get("/{model_id}/insights", response_model=InsightsPublic, dependencies=READ)
+def get_insights(model_id: IdPath, session: SessionDep, storage: StorageDep) -> dict[str, object]:
+    """Partial dependence, calibration, lift/gain, the threshold table (binary) and the SHAP summary on the rows
+    the model was evaluated on; computed on the first request (seconds), then cached with the model."""
+    return insights.model_insights(session, storage, model_id)
 
 
 @router.post("/{model_id}/deploy", response_model=ModelPublic, dependencies=WRITE)

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.engine.errors import EngineError
 from automl.engine.model import FittedModel
 
+VERSION = 1  # of the insights' shape: cached insights of another version are computed again
 PD_FEATURES = 6  # partial dependence for this many of the most important columns
 PD_GRID = 20  # quantiles of a numeric column, or its most frequent levels
 PD_ROWS = 200  # rows averaged over at each grid value
@@ -37,11 +39,11 @@ def compute_insights(
     start = time.perf_counter()
     X, codes = _usable(model, X.reset_index(drop=True), y)
     if len(X) == 0:
-        raise ValueError("no rows with a known target to compute insights on")
+        raise EngineError("no evaluation row has a target the model knows")
     pred = _predict(model, X)
     binary = model.problem_type == "binary"
     out: dict[str, Any] = {
-        "problem_type": model.problem_type, "n_rows": int(len(X)), "outputs": output_names(model),
+        "version": VERSION, "problem_type": model.problem_type, "n_rows": int(len(X)), "outputs": output_names(model),
         "positive_class": _label(model.classes_[1]) if binary and model.classes_ is not None else None,
         "partial_dependence": partial_dependence(model, X, features=_top_features(model, importance), seed=seed),
         "calibration": calibration(model, pred, codes) if model.classes_ is not None else None,

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from automl.engine import FittedModel
+from automl.engine import EngineError, FittedModel
 from automl.engine import insights as ins
 
 KINDS = {"x": "numeric", "noise": "numeric", "city": "categorical"}
@@ -161,5 +161,5 @@ def test_rows_without_a_known_target_are_left_out(binary, holdout) -> None:
     y[:10], y[10:15] = None, "maybe"
     out = ins.compute_insights(binary, X, y, importance=[])
     assert out["n_rows"] == 585
-    with pytest.raises(ValueError, match="no rows"):
+    with pytest.raises(EngineError, match="no evaluation row"):
         ins.compute_insights(binary, X.iloc[:3], [None, None, "maybe"], importance=[])

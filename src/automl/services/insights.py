@@ -1,0 +1,67 @@
+"""Model insights for the model page: computed once on the rows the model's reported figures come from (the
+experiment's `summary.evaluation_rows` of its dataset), then cached on the model row.
+
+The rows are the holdout's (never used for training by the bagged fold models), or, for an experiment trained
+without a holdout (`summary.evaluation == "out_of_fold"`), a sample of the training rows; the answer says which.
+The artifact is loaded as serving loads it (sha256 and HMAC checked first).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy.orm import Session
+
+from automl.db.base import utcnow
+from automl.db.models import TrainedModel
+from automl.errors import Conflict
+from automl.ingest.jsonable import jsonable
+from automl.services.datasets import dataset_file
+from automl.services.models import get_model, load_for_serving
+from automl.storage import Storage
+
+SOURCES = {"holdout": "holdout rows", "out_of_fold": "training rows (no holdout)"}
+UNAVAILABLE = "insights unavailable for this model"
+
+
+def model_insights(session: Session, storage: Storage, model_id: int) -> dict[str, Any]:
+    """The cached insights, or computed now and cached (committed before returning). A model whose experiment
+    names no evaluation rows (trained before they were recorded) answers `available: false` with the reason."""
+    from automl.engine.insights import VERSION
+
+    model = get_model(session, model_id)
+    cached = model.insights
+    if cached is not None and cached.get("version") == VERSION:
+        return cached
+    summary = model.experiment.summary or {}
+    positions = summary.get("evaluation_rows")
+    if not positions:
+        return {"model_id": model.id, "available": False,
+                "reason": f"{UNAVAILABLE}: its experiment was trained before the evaluation rows were recorded"}
+    source = str(summary.get("evaluation", "holdout"))
+    out = {"model_id": model.id, "available": True, "source": source, "source_label": SOURCES.get(source, source),
+           **_compute(storage, model, [int(p) for p in positions]), "computed_at": utcnow().isoformat()}
+    model.insights = out
+    session.commit()
+    return out
+
+
+def _compute(storage: Storage, model: TrainedModel, positions: list[int]) -> dict[str, Any]:
+    from automl.engine import EngineError
+    from automl.engine.insights import compute_insights
+
+    exp = model.experiment
+    fitted = load_for_serving(storage, model).model
+    parquet = pq.ParquetFile(dataset_file(storage, exp.dataset))
+    present = set(parquet.schema_arrow.names)
+    if exp.target_column not in present:
+        raise Conflict(f"{UNAVAILABLE}: dataset {exp.dataset_id} has no column {exp.target_column!r}")
+    wanted = [c for c in dict.fromkeys([*map(str, fitted.kinds), exp.target_column]) if c in present]
+    rows = [p for p in positions if 0 <= p < parquet.metadata.num_rows]
+    frame = parquet.read(columns=wanted).take(pa.array(rows, type=pa.int64())).to_pandas()
+    y = frame.pop(exp.target_column).to_numpy()
+    try:
+        return jsonable(compute_insights(fitted, frame, y, importance=model.feature_importance))  # type: ignore[no-any-return]
+    except EngineError as exc:  # no evaluation row has a target the model knows
+        raise Conflict(f"{UNAVAILABLE}: {exc}") from None
