@@ -40,6 +40,7 @@ class ModelPublic(BaseModel):
     is_ensemble: bool
     rank: int | None
     cv_score: float | None
+    cv_std: float | None = None  # standard deviation (ddof=1) of the CV metric over the folds
     metrics: dict[str, Any]
     fit_seconds: float
     predict_ms_per_row: float | None

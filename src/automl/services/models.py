@@ -39,7 +39,7 @@ def model_public(session: Session, model: TrainedModel, *, pending_predictions: 
         "dataset_id": exp.dataset_id, "target_column": exp.target_column, "problem_type": exp.problem_type,
         "metric": exp.metric, "algorithm": model.algorithm, "candidate_key": model.candidate_key,
         "params": model.params, "is_ensemble": model.is_ensemble, "rank": model.rank,
-        "cv_score": model.cv_score, "metrics": model.metrics, "fit_seconds": model.fit_seconds,
+        "cv_score": model.cv_score, "cv_std": model.cv_std, "metrics": model.metrics, "fit_seconds": model.fit_seconds,
         "predict_ms_per_row": model.predict_ms_per_row, "feature_importance": model.feature_importance,
         "plots": model.plots, "input_schema": model.input_schema, "classes": model.classes,
         "deployed_api": model.deployed_api, "deployed_batch": model.deployed_batch, "deployed_at": model.deployed_at,
