@@ -200,12 +200,14 @@ def threshold_table(p: np.ndarray, codes: np.ndarray) -> dict[str, Any]:
 
 def shap_summary(model: FittedModel, X: pd.DataFrame, *, seed: int = 0) -> dict[str, Any] | None:
     """Per input column, most influential first: mean |SHAP value| over up to SHAP_ROWS rows and up to
-    SHAP_POINTS (column value, contribution) points for a dot plot; None for a model that cannot explain."""
+    SHAP_POINTS (column value, contribution) points for a dot plot; None for a model that cannot explain.
+    Binary models explain P(positive class) on every row, multiclass ones each row's most probable class."""
     explain = getattr(model, "explain", None)
     if explain is None:
         return None
     rows = (X if len(X) <= SHAP_ROWS else X.sample(SHAP_ROWS, random_state=seed)).reset_index(drop=True)
-    explanation = explain(rows)
+    binary = model.problem_type == "binary" and model.classes_ is not None
+    explanation = explain(rows, classes=[model.classes_[1]] * len(rows) if binary else None)  # type: ignore[index]
     values = np.asarray(explanation.values, dtype=float)
     pick = np.sort(np.random.default_rng(seed).choice(len(rows), min(len(rows), SHAP_POINTS), replace=False))
     columns = []
@@ -219,7 +221,9 @@ def shap_summary(model: FittedModel, X: pd.DataFrame, *, seed: int = 0) -> dict[
             "points": [[_point(v, numeric), _num(c)] for v, c in zip(shown, values[pick, j], strict=True)],
         })
     columns.sort(key=lambda c: -(c["mean_abs"] or 0.0))
-    return {"space": str(explanation.space), "explained": _label(explanation.explained), "n_rows": len(rows),
+    explained = "prediction" if model.classes_ is None else (
+        f"P({_label(model.classes_[1])})" if binary else "P(most probable class)")
+    return {"space": str(explanation.space), "explained": explained, "n_rows": len(rows),
             "base": _num(np.mean(explanation.base)), "columns": columns}
 
 
