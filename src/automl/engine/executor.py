@@ -61,7 +61,9 @@ class LocalExecutor:
             f.cancel()  # a running fit ends at its own deadline; only queued ones are dropped
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # no waiting for a running fit: one that cannot be interrupted (a solver without a deadline) would hold
+        # the budget past its end; it finishes on its own and its result is dropped
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class DaskExecutor:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 # refits of all nine families scored 0.949-1.0 on breast cancer, diabetes and wine (5 folds, portfolio
 # defaults); boosters cut after their first round, which predict little more than the prior, 0.07-0.22.
 MIN_AGREEMENT = 0.8
+LATE_GRACE_S = 1.0  # past the refit deadline, for a fit stopped at it to come back
 CHECK_ROWS = 2000  # training rows the agreement is measured on (a sample: bags predict k times)
 # Serving a bag costs k model predictions for its member; a member that is not refitted serves its bag
 # while the ensemble stays within this factor of the refitted ensemble's predict time, else its first
@@ -120,8 +121,12 @@ def refit_members(
         if remote is not None:  # each style's matrix and the target go to the cluster once
             shared = {style: remote.share(Xt) for style, (_, Xt) in preps.items()}
             remote_y = remote.share(y)
-        with ThreadPoolExecutor(max_workers=ctx.n_jobs) as pool:  # on a cluster, these threads only wait
-            return list(pool.map(fit_one, members, expected))
+        pool = ThreadPoolExecutor(max_workers=ctx.n_jobs)  # on a cluster, these threads only wait
+        futures = [pool.submit(fit_one, m, s) for m, s in zip(members, expected, strict=True)]
+        wait(futures, timeout=max(0.0, deadline - time.monotonic()) + LATE_GRACE_S)
+        pool.shutdown(wait=False, cancel_futures=True)  # a refit that cannot be interrupted is left behind
+        return [f.result() if f.done() and not f.cancelled()
+                else Refitted(None, "not finished by the refit deadline") for f in futures]
 
 
 def _check_frame(X: pd.DataFrame, n: int, check_rows: np.ndarray | None, *, seed: int) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from automl.engine.candidates.base import Candidate, Params, TaskContext, regist
 from automl.engine.fastpath import FastPredict
 
 _CS = [0.003, 0.03, 0.3, 3.0, 30.0]
+GCV_MAX_COLUMNS = 500  # wider (or sparse) inputs choose alpha by 3-fold CV instead of GCV
 # scikit-learn >= 1.8 warns unless the L2-only path and the new fitted attributes are asked for explicitly
 _LRCV_ARGS = inspect.signature(LogisticRegressionCV).parameters
 _LRCV_EXTRA = {
@@ -79,6 +80,15 @@ class RegularisedLinear(_Linear):
 
     def suggest(self, trial: optuna.Trial, ctx: TaskContext) -> Params:
         return {"C": trial.suggest_float("C", 1e-3, 1e2, log=True)}
+
+    def fit(
+        self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray | None, deadline: float
+    ) -> BaseEstimator:
+        # RidgeCV's leave-one-out GCV eigendecomposes the p x p Gram matrix: 76 s a fold for 5,000 TF-IDF
+        # columns (ggplot2 movies, 38k rows), against 1.8 s for a 3-fold search of the same alphas
+        if isinstance(est, RidgeCV) and (sp.issparse(X) or X.shape[1] > GCV_MAX_COLUMNS):
+            est.set_params(cv=3)
+        return est.fit(X, y)
 
     def estimator(self, params: Params, ctx: TaskContext) -> BaseEstimator:
         c = params.get("C", "cv")
