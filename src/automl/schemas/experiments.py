@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool
 
@@ -20,6 +20,10 @@ class ExperimentCreate(RequestBody):
     allow_id_target: StrictBool = Field(
         False, description="Train on a target whose profile kind is `id` (unique per row: row numbers, keys); "
                            "refused (422) unless true, and the experiment's summary then warns.")
+    holdout: Literal["auto", "none"] | Annotated[float, Field(gt=0, lt=0.5, strict=True)] = Field(
+        "auto", description="The share of labelled rows held out for the reported figures, a number in (0, 0.5); "
+                            "`none`: every row trains and the figures are out-of-fold (the leaderboard says so); "
+                            "`auto`: none under 4,000 labelled rows, else 0.2.")
 
 
 class Queued(BaseModel):
@@ -38,10 +42,16 @@ class LeaderboardRow(BaseModel):
     rank: int | None  # None until the experiment ranks its models (ranked_models puts those last)
     algorithm: str
     cv_score: float | None
+    cv_std: float | None = Field(description="Standard deviation (ddof=1) of the CV metric over the folds.")
+    cv_folds: list[float | None] = Field(description="The CV metric on each fold's validation rows.")
     metrics: dict[str, Any]
+    evaluation: Literal["holdout", "out_of_fold"] = Field(
+        description="Where `metrics` come from: the held-out rows, or out-of-fold predictions (no holdout).")
     fit_seconds: float
     predict_ms_per_row: float | None
     is_ensemble: bool
+    simplest: bool = Field(description="The simplest model within one standard error of the best (cv_std / "
+                                       "sqrt(folds)): the cheapest to serve; true on exactly one row.")
     deployed_api: bool
     deployed_batch: bool
 

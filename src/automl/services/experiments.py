@@ -12,12 +12,14 @@ from sqlalchemy.orm import Session
 from automl.db.base import utcnow
 from automl.db.models import ACTIVE, Dataset, Experiment, JobStatus, TrainedModel
 from automl.engine.errors import EngineError
+from automl.engine.holdout import resolve_holdout
 from automl.engine.task import resolve_metric, resolve_problem_type
 from automl.errors import Conflict, NotFound, Unprocessable
 from automl.jobs import queue
 from automl.jobs.registry import JobKind
 from automl.schemas.experiments import ExperimentCreate
 from automl.services import audit, audit_leakage
+from automl.services import leaderboard as board
 from automl.services.permissions import Principal
 from automl.storage import ObjectCorrupt, Storage
 
@@ -40,12 +42,14 @@ def create_experiment(session: Session, storage: Storage, body: ExperimentCreate
         raise Unprocessable(f"Unknown problem_type {body.problem_type!r}; use one of {', '.join(PROBLEM_TYPES)}.")
     y = _target_values(storage, ds, target)
     problem_type, metric = _resolve(body.problem_type, body.metric, y, target)
+    evaluation = _evaluation(body.holdout, y)
     leakage = audit_leakage.experiment_record(storage, ds, target, features)  # cached from the form's request
     warnings += audit_leakage.warnings_for(leakage)
     exp = Experiment(
         name=body.name or f"{target} on {ds.name}", dataset_id=ds.id, target_column=target,
         feature_columns=features, problem_type=problem_type, metric=metric, time_budget_s=body.time_budget_s,
-        status=JobStatus.QUEUED, created_by_id=by.user_id, summary={"warnings": warnings, "audit": leakage},
+        status=JobStatus.QUEUED, created_by_id=by.user_id,
+        summary={"warnings": warnings, "audit": leakage, **evaluation},
     )
     session.add(exp)
     session.flush()
@@ -118,6 +122,14 @@ def _resolve(requested: str, metric_name: str, y: pd.Series, target: str) -> tup
     return problem_type, metric.name
 
 
+def _evaluation(choice: str | float, y: pd.Series) -> dict[str, Any]:
+    """The holdout choice as asked (`holdout_choice`, what the worker passes to the engine) and as the engine
+    will resolve it for this many labelled rows (`holdout`, `evaluation`: the engine's summary says the same)."""
+    fraction = resolve_holdout(choice, int(y.notna().sum()))
+    return {"holdout_choice": choice, "holdout": "none" if fraction is None else fraction,
+            "evaluation": "out_of_fold" if fraction is None else "holdout"}
+
+
 def get_experiment(session: Session, exp_id: int) -> Experiment:
     exp = session.get(Experiment, exp_id)
     if exp is None:
@@ -144,14 +156,7 @@ def ranked_models(session: Session, exp: Experiment) -> list[TrainedModel]:
 
 
 def leaderboard(session: Session, exp: Experiment) -> list[dict[str, Any]]:
-    return [
-        {
-            "model_id": m.id, "rank": m.rank, "algorithm": m.algorithm, "cv_score": m.cv_score, "metrics": m.metrics,
-            "fit_seconds": m.fit_seconds, "predict_ms_per_row": m.predict_ms_per_row, "is_ensemble": m.is_ensemble,
-            "deployed_api": m.deployed_api, "deployed_batch": m.deployed_batch,
-        }
-        for m in ranked_models(session, exp)
-    ]
+    return board.rows(exp, ranked_models(session, exp))
 
 
 def summary(exp: Experiment) -> dict[str, Any]:

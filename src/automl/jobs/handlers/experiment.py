@@ -116,7 +116,7 @@ def run_experiment(ctx: JobContext) -> None:
                 progress("loading", 0.0, "Loading the dataset")
                 df = pd.read_parquet(spec["path"], columns=columns)
                 automl = AutoML(time_budget_s=_budget(ctx, spec), on_progress=progress, on_model=register_model,
-                                should_stop=stop, executor=executor, **common)
+                                should_stop=stop, executor=executor, holdout=spec["holdout"], **common)
                 result = automl.fit(df, target=spec["target"], features=spec["features"], kinds=spec["kinds"])
     except EngineError as exc:
         _raise_if_stopped(ctx, register_model.lost)
@@ -157,6 +157,7 @@ def _start_clean(ctx: JobContext, exp_id: int) -> dict[str, Any]:
             "target": exp.target_column,
             "features": list(exp.feature_columns), "problem_type": exp.problem_type, "metric": exp.metric,
             "budget": float(exp.time_budget_s),
+            "holdout": (exp.summary or {}).get("holdout_choice", "auto"),  # as the request asked
             "kinds": {c["name"]: c["kind"] for c in (exp.dataset.profile or {}).get("columns", [])
                       if c["name"] in exp.feature_columns},
         }
@@ -244,8 +245,9 @@ def _model_fields(result: Any) -> dict[str, Any]:
     classes = getattr(model, "classes_", None)
     return jsonable({
         "algorithm": result.algorithm, "params": result.params, "is_ensemble": result.is_ensemble,
-        "cv_score": result.cv_score, "metrics": result.metrics, "fit_seconds": result.fit_seconds,
-        "predict_ms_per_row": result.predict_ms_per_row, "feature_importance": result.feature_importance,
+        "cv_score": result.cv_score, "cv_std": result.cv_std, "cv_fold_scores": result.cv_fold_scores,
+        "metrics": result.metrics, "fit_seconds": result.fit_seconds, "predict_ms_per_row": result.predict_ms_per_row,
+        "feature_importance": result.feature_importance,
         "plots": result.plots, "input_schema": getattr(model, "input_schema", []),
         "classes": None if classes is None else list(classes),
     })
@@ -261,7 +263,8 @@ def _finish(ctx: JobContext, exp_id: int, result: Any, ids: dict[str, int]) -> N
         exp.problem_type, exp.metric = result.problem_type, result.metric
         queued = list((exp.summary or {}).get("warnings", []))  # e.g. an id-like target, said at creation
         warnings = queued + [w for w in result.summary.get("warnings", []) if w not in queued]
-        kept = {k: v for k, v in (exp.summary or {}).items() if k == "audit"}  # the leakage audit, at creation
+        # the leakage audit and the holdout asked for, from creation
+        kept = {k: v for k, v in (exp.summary or {}).items() if k in ("audit", "holdout_choice")}
         best = ids.get(result.best.key)
         exp.summary = jsonable({**result.summary, **kept, "warnings": warnings, "best_model_id": best})
         for r in result.leaderboard:
