@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 from automl.engine.candidates import compile_fitted
 from automl.engine.fastpath import FastModel, compile_verified, synthetic_rows
 from automl.engine.kinds import coerce_frame
+from automl.engine.shapley import Explanation, explain_members
 from automl.engine.validation import predict_internal
 
 
@@ -98,6 +99,14 @@ class FittedModel:
             raise AttributeError("predict_proba is only available for classifiers")
         raw, index = self._raw_from_input(df)
         return pd.DataFrame(raw, columns=list(self.classes_), index=index)
+
+    def explain(self, df: Any, classes: Any = None) -> Explanation:
+        """Each input column's exact SHAP contribution per row, base + sum = the regular path's output (the
+        probability of the explained class: `classes`, one label per row, or each row's most probable; or the
+        prediction). See engine/shapley.py for the spaces and how encoded columns are summed back."""
+        X = coerce_frame(self._as_frame(df), self.kinds)
+        return explain_members(X, self.members, columns=list(self.feature_names_in_), labels=self.classes_,
+                               classes=None if classes is None else list(classes))
 
     def __repr__(self) -> str:
         return f"FittedModel({self.algorithm!r}, {self.problem_type!r}, members={len(self.members)})"

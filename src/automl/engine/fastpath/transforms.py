@@ -74,7 +74,7 @@ class _Scale:
         return (np.asarray(X, dtype=np.float64) - self.mean) / self.scale
 
 
-def _encoder_widths(enc: Any) -> list[int]:
+def encoder_widths(enc: Any) -> list[int]:
     """Output columns per input feature."""
     if isinstance(enc, OneHotEncoder):
         if enc.drop is not None:
@@ -103,7 +103,7 @@ class _Lookup:
     """
 
     def __init__(self, enc: Any) -> None:
-        widths = _encoder_widths(enc)
+        widths = encoder_widths(enc)
         base = [c[0] for c in enc.categories_]
         self.keys: list[pd.Index] = []
         self.positions: list[dict[Any, int]] = []  # the same lookup for a few rows, without pandas

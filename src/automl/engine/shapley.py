@@ -1,0 +1,201 @@
+"""Per-row explanations in the uploaded columns: exact SHAP values of every member, summed back from the encoded
+columns to the column each came from, in the units the model serves, weighted as the members are.
+
+Spaces. Regression: "prediction", base + sum(values) is the prediction. Classifiers: "probability", base +
+sum(values) is the served probability of the explained class. Forests are exact TreeSHAP in probability already;
+margin models (boosters, logistic) are exact in log-odds / softmax margins and mapped to probability so that the
+sum stays exact:
+- binary: each margin contribution m_j is scaled by (sigmoid(b + s) - sigmoid(b)) / s, s = sum(m), b the base
+  margin (sigmoid'(b) when |s| is tiny); the base is sigmoid(b).
+- multiclass: the path integral of the explained class's softmax gradient along the straight line from the base
+  margins b to b + S (S the summed contributions per class): v_j = integral_0^1 grad p_c(b + tS) . m_j dt, by
+  16-point Gauss-Legendre, then the quadrature's remainder (p_c(b + S) - p_c(b) - sum(v)) spread over the
+  columns in proportion to |v_j|, so the sum is exact; the base is softmax(b)_c. With two classes and one margin
+  this is the binary rule.
+A bag of fold models and an ensemble are weighted sums of their members' explanations (the weights sum to 1).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, softmax
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+
+from automl.engine.errors import EngineError
+from automl.engine.fastpath.transforms import encoder_widths
+from automl.engine.preprocess import DATETIME_PARTS, ClipToRange, ToCategory, datetime_parts
+from automl.engine.shapley_families import RawShap, raw_shap
+from automl.engine.validation import predict_internal
+
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(16)
+_T, _W = (_NODES + 1.0) / 2.0, _WEIGHTS / 2.0  # on [0, 1]
+_TINY = 1e-12
+_maps: weakref.WeakKeyDictionary[ColumnTransformer, np.ndarray] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """base + values.sum(axis=1) is the model's output per row (see the module's docstring for `space`)."""
+
+    columns: list[str]
+    base: np.ndarray  # (n,)
+    values: np.ndarray  # (n, len(columns))
+    space: str  # "prediction" or "probability"
+    explained: np.ndarray | None  # the class label explained per row; None for regression
+
+
+# ---- encoded columns -> the input column each came from, read off the fitted ColumnTransformer ----
+
+def _step_owners(step: Any, owners: np.ndarray) -> np.ndarray:
+    """The source column of each output column of one fitted step, given its inputs' sources."""
+    if isinstance(step, str) and step == "passthrough":
+        return owners
+    if isinstance(step, StandardScaler | ClipToRange | ToCategory):
+        return owners
+    if isinstance(step, FunctionTransformer) and step.func is None:
+        return owners
+    if isinstance(step, FunctionTransformer) and step.func is datetime_parts:
+        return np.repeat(owners, len(DATETIME_PARTS))
+    if isinstance(step, SimpleImputer):
+        kept = owners
+        if not step.keep_empty_features and step.strategy != "constant":  # all-missing columns are dropped
+            kept = owners[~pd.isna(step.statistics_)]
+        indicator = [] if step.indicator_ is None else list(owners[step.indicator_.features_])
+        return np.asarray([*kept, *indicator], dtype=object)
+    if isinstance(step, OneHotEncoder | OrdinalEncoder | TargetEncoder):
+        return np.repeat(owners, encoder_widths(step))
+    raise EngineError(f"cannot attribute the outputs of {type(step).__name__} to its input columns")
+
+
+def _part_owners(trans: Any, columns: list[str], width: int) -> list[str]:
+    if len(columns) == 1:  # every output of a one-column part (TF-IDF, its SVD, ...) is that column's
+        return columns * width
+    owners = np.asarray(columns, dtype=object)
+    for step in ([s for _, s in trans.steps] if isinstance(trans, Pipeline) else [trans]):
+        owners = _step_owners(step, owners)
+    return list(owners)
+
+
+def source_map(ct: ColumnTransformer, columns: Sequence[str]) -> np.ndarray:
+    """(encoded columns, input columns) 0/1 matrix: which input column each encoded column comes from."""
+    if not isinstance(ct, ColumnTransformer):
+        raise EngineError(f"cannot attribute the outputs of {type(ct).__name__} to the input columns")
+    if ct in _maps:
+        return _maps[ct]
+    index = {c: i for i, c in enumerate(columns)}
+    width = max((s.stop for s in ct.output_indices_.values()), default=0)
+    out = np.zeros((width, len(columns)))
+    for name, trans, cols in ct.transformers_:
+        part = ct.output_indices_[name]
+        if part.stop == part.start:
+            continue
+        owners = _part_owners(trans, list(cols), part.stop - part.start)
+        if len(owners) != part.stop - part.start:
+            raise EngineError(f"the outputs of {name!r} do not match its fitted encoders")
+        out[np.arange(part.start, part.stop), [index[o] for o in owners]] = 1.0
+    _maps[ct] = out
+    return out
+
+
+# ---- a member's SHAP values -> the explained class's probability ----
+
+def _binary(base: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class 1's probability from its log-odds contributions m (n, columns) and base log-odds (n,)."""
+    s = m.sum(axis=1)
+    p0, p1 = expit(base), expit(base + s)
+    small = np.abs(s) < _TINY
+    factor = np.where(small, p0 * (1.0 - p0), (p1 - p0) / np.where(small, 1.0, s))
+    return p0, m * factor[:, None]
+
+
+def _softmax_path(base: np.ndarray, m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class c's softmax probability from margin contributions m (n, K, columns), base margins (n, K)."""
+    rows = np.arange(len(base))
+    total = m.sum(axis=2)
+    p = softmax(base[:, None, :] + _T[None, :, None] * total[:, None, :], axis=2)  # (n, nodes, K)
+    onehot = np.eye(base.shape[1])[c]
+    grad = p[rows, :, c][:, :, None] * (onehot[:, None, :] - p)  # d p_c / d z_k along the path
+    v = np.einsum("nk,nkf->nf", (_W[None, :, None] * grad).sum(axis=1), m)
+    start, end = softmax(base, axis=1)[rows, c], softmax(base + total, axis=1)[rows, c]
+    weight = np.abs(v)
+    spread = weight.sum(axis=1)
+    v = v + ((end - start - v.sum(axis=1)) / np.where(spread > 0, spread, 1.0))[:, None] * weight
+    return start, v
+
+
+def _in_class(raw: RawShap, values: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One classifier member's base and values for the class at `positions` (-1: a class it never saw, whose
+    probability it gives as 0) of its own `classes_`; values is (n, outputs, input columns)."""
+    n = len(positions)
+    base, out = np.zeros(n), np.zeros((n, values.shape[2]))
+    seen = positions >= 0
+    pos, b, v = positions[seen], raw.base[seen], values[seen]
+    if not raw.margin:
+        rows = np.arange(len(pos))
+        base[seen], out[seen] = b[rows, pos], v[rows, pos]
+    elif raw.base.shape[1] == 1:  # class 1's log-odds
+        p_base, p_values = _binary(b[:, 0], v[:, 0])
+        sign = np.where(pos == 1, 1.0, -1.0)
+        base[seen] = np.where(pos == 1, p_base, 1.0 - p_base)
+        out[seen] = p_values * sign[:, None]
+    else:
+        base[seen], out[seen] = _softmax_path(b, v, pos)
+    return base, out
+
+
+# ---- the model ----
+
+def _explained(labels: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
+    exact = {c: i for i, c in enumerate(labels.tolist())}
+    text = {str(c): i for i, c in enumerate(labels.tolist())}
+    out = []
+    for c in classes:
+        i = exact.get(c, text.get(str(c)))
+        if i is None:
+            raise EngineError(f"{c!r} is not one of the model's classes")
+        out.append(i)
+    return np.asarray(out, dtype=np.intp)
+
+
+def explain_members(
+    X: pd.DataFrame, members: Sequence[tuple[Pipeline, float]], *, columns: list[str], labels: np.ndarray | None,
+    classes: Sequence[Any] | None = None,
+) -> Explanation:
+    """Explain the weighted `members` on the coerced frame `X` (see `FittedModel.explain`)."""
+    transformed: dict[int, Any] = {}
+    for pipe, _ in members:
+        transformed.setdefault(id(pipe[0]), pipe[0].transform(X))
+    n_classes = 0 if labels is None else len(labels)
+    target = None
+    if labels is not None:
+        if classes is not None and len(classes) != len(X):
+            raise EngineError(f"{len(classes)} classes given for {len(X)} rows")
+        if classes is None:
+            proba = sum(w * predict_internal(p[-1], transformed[id(p[0])], n_classes) for p, w in members)
+            target = np.asarray(proba).argmax(axis=1)
+        else:
+            target = _explained(labels, classes)
+    base, values = np.zeros(len(X)), np.zeros((len(X), len(columns)))
+    for pipe, weight in members:
+        raw = raw_shap(pipe[-1], transformed[id(pipe[0])])
+        mapping = source_map(pipe[0], columns)
+        mapped = np.stack([np.asarray(v @ mapping) for v in raw.values], axis=1)  # (n, outputs, columns)
+        if target is None:
+            b, v = raw.base[:, 0], mapped[:, 0]
+        else:
+            own = np.full(n_classes, -1, dtype=np.intp)  # explained class -> its position in this member
+            own[np.asarray(pipe[-1].classes_, dtype=int)] = np.arange(len(pipe[-1].classes_))
+            b, v = _in_class(raw, mapped, own[target])
+        base, values = base + weight * b, values + weight * v
+    return Explanation(columns=list(columns), base=base, values=values,
+                       space="prediction" if labels is None else "probability",
+                       explained=None if labels is None or target is None else labels[target])
