@@ -163,3 +163,32 @@ def test_rows_without_a_known_target_are_left_out(binary, holdout) -> None:
     assert out["n_rows"] == 585
     with pytest.raises(EngineError, match="no evaluation row"):
         ins.compute_insights(binary, X.iloc[:3], [None, None, "maybe"], importance=[])
+
+
+def test_shap_summary_ranks_columns_by_mean_absolute_contribution(binary, holdout) -> None:
+    X, _ = holdout
+    out = ins.shap_summary(binary, X)
+    assert out is not None and out["explained"] == "P(yes)" and out["n_rows"] == ins.SHAP_ROWS
+    cols = {c["feature"]: c for c in out["columns"]}
+    assert set(cols) == set(KINDS) and out["columns"][0]["feature"] == "x"  # the strongest effect
+    assert [c["mean_abs"] for c in out["columns"]] == sorted((c["mean_abs"] for c in out["columns"]), reverse=True)
+    assert all(len(c["points"]) == ins.SHAP_POINTS for c in out["columns"])
+    # the points are (value, contribution) of one sampled row: for x, contributions rise with its value
+    xs, contrib = np.array(cols["x"]["points"], dtype=float).T
+    assert np.corrcoef(xs, contrib)[0, 1] > 0.95
+    assert {v for v, _ in cols["city"]["points"]} <= {"north", "south", "east"}
+    # the summary is of the model's own explanations: its mean |value| per column, over the same rows
+    rows = X.sample(ins.SHAP_ROWS, random_state=0).reset_index(drop=True)
+    exp = binary.explain(rows, classes=["yes"] * len(rows))
+    j = exp.columns.index("noise")
+    assert cols["noise"]["mean_abs"] == pytest.approx(np.abs(exp.values[:, j]).mean(), abs=1e-6)
+    assert cols["noise"]["mean_abs"] < cols["x"]["mean_abs"] / 5
+
+
+def test_shap_summary_for_regression(diabetes: pd.DataFrame) -> None:
+    cols = [c for c in diabetes.columns if c != "target"]
+    pipe = make_pipeline(_pre(cols, []), Ridge()).fit(diabetes[cols], diabetes["target"])
+    model = _model("regression", None, dict.fromkeys(cols, "numeric"), pipe)
+    out = ins.compute_insights(model, diabetes[cols], diabetes["target"], importance=[])["shap"]
+    assert out["explained"] == "prediction" and out["space"] == "prediction" and out["n_rows"] == len(diabetes)
+    assert out["base"] == pytest.approx(float(model.predict(diabetes[cols]).mean()), rel=0.05)
