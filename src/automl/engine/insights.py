@@ -45,7 +45,7 @@ def compute_insights(
     out: dict[str, Any] = {
         "version": VERSION, "problem_type": model.problem_type, "n_rows": int(len(X)), "outputs": output_names(model),
         "positive_class": _label(model.classes_[1]) if binary and model.classes_ is not None else None,
-        "partial_dependence": partial_dependence(model, X, features=_top_features(model, importance), seed=seed),
+        "partial_dependence": partial_dependence(model, X, features=top_features(model, importance), seed=seed),
         "calibration": calibration(model, pred, codes) if model.classes_ is not None else None,
         "lift": lift(pred[:, 1] if binary else pred, codes, binary=binary)
         if binary or model.classes_ is None else None,
@@ -94,7 +94,7 @@ def _num(value: Any, digits: int = 6) -> float | None:
     return None if not np.isfinite(value) else round(value, digits)
 
 
-def _top_features(model: FittedModel, importance: list[dict[str, Any]] | None) -> list[str]:
+def top_features(model: FittedModel, importance: list[dict[str, Any]] | None) -> list[str]:
     """The most important columns first (the stored importance may be missing or partial), then the others."""
     ranked = list(dict.fromkeys([str(d["feature"]) for d in importance or []] + list(model.kinds)))
     return [f for f in ranked if str(model.kinds.get(f)) in GRID_KINDS][:PD_FEATURES]
