@@ -62,6 +62,9 @@ def test_binary_insights_on_the_evaluation_rows(client, settings, classifier) ->
     assert [p["feature"] for p in out["partial_dependence"]][:2] == ["x1", "city"]  # by the stored importance
     assert sum(b["count"] for b in out["calibration"]["bins"]) == len(EVALUATION)
     assert out["lift"]["steps"][-1]["gain"] == pytest.approx(1.0)
+    shap = out["shap"]
+    assert shap["explained"] == "P(yes)" and {c["feature"] for c in shap["columns"]} == set(classifier.kinds)
+    assert all(len(c["points"]) == min(len(EVALUATION), 200) for c in shap["columns"])
     table_ = out["thresholds"]
     assert len(table_["threshold"]) == 99
     # the counts are those of the evaluation rows, in the dataset's stored order
