@@ -32,7 +32,7 @@ def with_dataset(settings: Settings, model_id: int, *, evaluation_rows: list[int
     storage = Storage(settings.data_dir)
     key = new_key()
     scratch = storage.scratch(key, ".parquet")
-    df.to_parquet(scratch, index=False)
+    df.to_parquet(scratch, index=False, row_group_size=64)  # several row groups: only those holding the rows are read
     sha = storage.put_file("datasets", key, scratch, suffix=".parquet")
     db = Database(settings.db_url)
     with db.session() as s:
@@ -146,3 +146,15 @@ def test_a_real_experiment_end_to_end(client, settings) -> None:
     total = out["thresholds"]["tp"][0] + out["thresholds"]["fn"][0]
     assert total == int(round(observed * len(rows)))
     assert {p["feature"] for p in out["partial_dependence"]} <= set(df.columns) - {"type"}
+
+
+def test_rows_are_read_from_the_row_groups_holding_them(tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    from automl.services.insights import _read_rows
+
+    df = table()
+    df.to_parquet(tmp_path / "t.parquet", index=False, row_group_size=10)
+    positions = sorted(np.random.default_rng(0).choice(len(df), 37, replace=False).tolist())
+    got = _read_rows(pq.ParquetFile(tmp_path / "t.parquet"), ["x0", "city"], [*positions, 10_000, -1])
+    pd.testing.assert_frame_equal(got, df.iloc[positions][["x0", "city"]].reset_index(drop=True))

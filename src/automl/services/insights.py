@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
@@ -58,10 +60,23 @@ def _compute(storage: Storage, model: TrainedModel, positions: list[int]) -> dic
     if exp.target_column not in present:
         raise Conflict(f"{UNAVAILABLE}: dataset {exp.dataset_id} has no column {exp.target_column!r}")
     wanted = [c for c in dict.fromkeys([*map(str, fitted.kinds), exp.target_column]) if c in present]
-    rows = [p for p in positions if 0 <= p < parquet.metadata.num_rows]
-    frame = parquet.read(columns=wanted).take(pa.array(rows, type=pa.int64())).to_pandas()
+    frame = _read_rows(parquet, wanted, positions)
     y = frame.pop(exp.target_column).to_numpy()
     try:
         return jsonable(compute_insights(fitted, frame, y, importance=model.feature_importance))  # type: ignore[no-any-return]
     except EngineError as exc:  # no evaluation row has a target the model knows
         raise Conflict(f"{UNAVAILABLE}: {exc}") from None
+
+
+def _read_rows(parquet: pq.ParquetFile, columns: list[str], positions: list[int]) -> pd.DataFrame:
+    """The rows at `positions` (of the file's stored order), reading only the row groups that hold them."""
+    sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    rows = np.unique(np.asarray(positions, dtype=np.int64))
+    rows = rows[(rows >= 0) & (rows < starts[-1])]
+    group_of = np.searchsorted(starts, rows, side="right") - 1
+    groups = np.unique(group_of)
+    first = np.concatenate([[0], np.cumsum([sizes[g] for g in groups])])[:-1]  # each group's start once read
+    index = rows - starts[group_of] + first[np.searchsorted(groups, group_of)]
+    table = parquet.read_row_groups(groups.tolist(), columns=columns)
+    return table.take(pa.array(index, type=pa.int64())).to_pandas()
