@@ -110,6 +110,12 @@ def test_a_model_without_evaluation_rows_is_unavailable(client, settings, classi
     r = client.get(f"/api/models/{mid}/insights")
     assert r.status_code == 200
     assert r.json()["available"] is False and "insights unavailable for this model" in r.json()["reason"]
+    assert "trained before" in r.json()["reason"]
+    db = Database(settings.db_url)
+    with db.session() as s:
+        s.get(TrainedModel, mid).experiment.status = "running"  # its models appear while it trains
+    db.dispose()
+    assert "has not finished" in client.get(f"/api/models/{mid}/insights").json()["reason"]
     assert client.get("/api/models/987654/insights").status_code == 404
 
 

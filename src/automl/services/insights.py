@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
 from automl.db.base import utcnow
-from automl.db.models import TrainedModel
+from automl.db.models import JobStatus, TrainedModel
 from automl.errors import Conflict
 from automl.ingest.jsonable import jsonable
 from automl.services.datasets import dataset_file
@@ -36,11 +36,13 @@ def model_insights(session: Session, storage: Storage, model_id: int) -> dict[st
     cached = model.insights
     if cached is not None and cached.get("version") == VERSION:
         return cached
-    summary = model.experiment.summary or {}
+    exp = model.experiment
+    summary = exp.summary or {}
     positions = summary.get("evaluation_rows")
     if not positions:
-        return {"model_id": model.id, "available": False,
-                "reason": f"{UNAVAILABLE}: its experiment was trained before the evaluation rows were recorded"}
+        why = ("its experiment has not finished yet" if not JobStatus(exp.status).finished
+               else "its experiment was trained before the evaluation rows were recorded")
+        return {"model_id": model.id, "available": False, "reason": f"{UNAVAILABLE}: {why}"}
     source = str(summary.get("evaluation", "holdout"))
     out = {"model_id": model.id, "available": True, "source": source, "source_label": SOURCES.get(source, source),
            **_compute(storage, model, [int(p) for p in positions]), "computed_at": utcnow().isoformat()}
