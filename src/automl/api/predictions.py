@@ -86,7 +86,8 @@ async def submit_batch(
     model_id: IdPath, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep, principal: PrincipalDep,
     authorization: AuthHeader = None, x_api_key: KeyHeader = None,
 ) -> dict[str, object]:
-    """Multipart field `file` (.csv .tsv .txt .parquet .xlsx .xls); scored by a worker, then downloadable."""
+    """Multipart field `file` (.csv .tsv .txt .parquet .xlsx .xls); scored by a worker, then downloadable. Optional
+    field `explain_top_k` (0-10, default 0): each row's k largest contributions as `reason_i` columns."""
     runtime = _runtime(request)
     try:
         await run_in_threadpool(predictions.authorize, runtime, principal, model_id,
@@ -98,9 +99,11 @@ async def submit_batch(
         raise
     received = storage.upload(new_key())
     received.parent.mkdir(parents=True, exist_ok=True)
-    upload = await receive_upload(request, received, max_bytes=settings.max_upload_mb << 20, suffixes=SUFFIXES)
+    form = {"explain_top_k": "0"}
+    upload = await receive_upload(request, received, max_bytes=settings.max_upload_mb << 20, suffixes=SUFFIXES,
+                                  form=form)
     bp = await run_in_threadpool(predictions.submit_batch, db, storage, model_id, upload.path,
-                                 filename=upload.filename, by=principal)
+                                 filename=upload.filename, by=principal, top_k=form["explain_top_k"])
     return {"id": bp.id, "status": bp.status}
 
 
@@ -112,7 +115,8 @@ def get_batch(batch_id: IdPath, session: SessionDep) -> dict[str, object]:
 @router.get("/api/batch-predictions/{batch_id}/download", response_class=FileResponse,
             dependencies=[allow(Permission.WRITE)])
 def download_batch(batch_id: IdPath, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> Response:
-    """CSV: the input columns, `prediction`, then `proba_<class>` per class (formulas neutralised)."""
+    """CSV: the input columns, `prediction`, then `proba_<class>` per class, then the `reason_i`,
+    `reason_i_contribution` columns asked for (formulas neutralised)."""
     key, name = predictions.download(session, storage, batch_id, by=principal)
     return stored_file("predictions", key, storage=storage, suffix=predictions.OUTPUT, media_type="text/csv",
                        filename=name)

@@ -19,13 +19,17 @@ from automl.ingest.filenames import UploadedFile, check_suffix, clean_filename
 from automl.ingest.growing import UploadProgress
 from automl.storage import Storage
 
+MAX_TEXT_FIELD = 1024
+
 
 class _PartWriter:
     """python-multipart callbacks: pick the first part named `field` that carries a filename, write it out."""
 
     def __init__(self, dest: Path, *, max_bytes: int, field: str, suffixes: tuple[str, ...] | None,
-                 progress: UploadProgress | None) -> None:
+                 progress: UploadProgress | None, form: dict[str, str] | None = None) -> None:
         self.dest, self.max_bytes, self.field, self.suffixes = dest, max_bytes, field.encode(), suffixes
+        self.form = {} if form is None else form  # the small text fields asked for, filled as they arrive
+        self._text: tuple[str, bytearray] | None = None
         self.progress = progress
         self.filename: str | None = None
         self.size = 0
@@ -55,6 +59,10 @@ class _PartWriter:
 
     def _headers_finished(self) -> None:
         _, opts = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = opts.get(b"name", b"").decode("utf-8", "replace")
+        if b"filename" not in opts and name in self.form:
+            self._text = (name, bytearray())
+            return
         if opts.get(b"name") != self.field or b"filename" not in opts or self.filename is not None:
             return
         self.filename = opts[b"filename"].decode("utf-8", "replace")
@@ -71,6 +79,12 @@ class _PartWriter:
             self.progress.started(self.filename)
 
     def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._text is not None:
+            self._text[1].extend(data[start:end])
+            if len(self._text[1]) > MAX_TEXT_FIELD:
+                self.error = BadInput(f"the form field {self._text[0]!r} is longer than {MAX_TEXT_FIELD} bytes")
+                self._text = None
+            return
         if not self.writing:
             return
         self.size += end - start
@@ -87,6 +101,9 @@ class _PartWriter:
             self.progress.grew(self.size)
 
     def _part_end(self) -> None:
+        if self._text is not None:
+            self.form[self._text[0]] = self._text[1].decode("utf-8", "replace")
+            self._text = None
         if self.writing:
             self.writing = False
             self.close(remove=False)
@@ -115,12 +132,14 @@ async def receive_upload(
     field: str = "file",
     suffixes: tuple[str, ...] | None = None,
     progress: UploadProgress | None = None,
+    form: dict[str, str] | None = None,
 ) -> UploadedFile:
     """Write the multipart part `field` to `dest` as it arrives; on any error `dest` is gone and a DomainError
     (400 malformed or missing, 413 too large, 415 wrong type or extension not in `suffixes`) is raised.
 
-    With `progress`, a thread can read `dest` while it grows (see automl.ingest.growing)."""
-    writer = _PartWriter(dest, max_bytes=max_bytes, field=field, suffixes=suffixes, progress=progress)
+    With `progress`, a thread can read `dest` while it grows (see automl.ingest.growing). `form`: text fields
+    wanted, by name (values: their defaults), each replaced by the value sent (at most MAX_TEXT_FIELD bytes)."""
+    writer = _PartWriter(dest, max_bytes=max_bytes, field=field, suffixes=suffixes, progress=progress, form=form)
     ok = False
     try:
         await _feed(request, writer)

@@ -68,12 +68,23 @@ class PredictRequest(BaseModel):
 
     data: list[dict[str, Any]] = Field(description="Rows as {column: value}; extra columns are ignored.")
     return_probabilities: StrictBool = Field(False, description="Per-row {class: probability}, classifiers only.")
+    explain: StrictBool = Field(False, description="Per-row exact SHAP contributions of each input column "
+                                "(docs/serving.md, Explanations).")
+
+
+class RowExplanation(BaseModel):
+    base: float = Field(description="The expected output; base + sum(contributions) is the row's output.")
+    contributions: dict[str, float] = Field(description="{input column: contribution}, every input column.")
+    class_: Any = Field(None, alias="class", description="Classifiers: the label explained, the row's prediction.")
 
 
 class PredictResponse(BaseModel):
     model_id: int
     predictions: list[Any]
     probabilities: list[dict[str, float]] | None = None
+    explanations: list[RowExplanation] | None = None
+    explanation_space: str | None = Field(None, description='"prediction" (regression) or "probability" (the '
+                                          "explained class's probability)")
 
 
 class BatchQueued(BaseModel):

@@ -28,6 +28,7 @@ from automl.services.permissions import Kind, Permission, Principal
 from automl.services.serving import ServingRuntime
 from automl.serving.batch import BatchInputError, check_columns
 from automl.serving.cache import LoadedModel
+from automl.serving.explain import MAX_TOP_K, ExplainError, explain_rows
 from automl.serving.predict import predict_rows
 from automl.serving.schema import InputError
 from automl.storage import Storage
@@ -43,12 +44,12 @@ def open_model(runtime: ServingRuntime, model_id: int, *, by: Principal, api_key
 
 def predict(runtime: ServingRuntime, model_id: int, body: Any, *, by: Principal, api_key: str | None,
             loaded: LoadedModel | None = None) -> dict[str, Any]:
-    """Validate `{"data": [...], "return_probabilities": bool}` and answer with the cached model (`loaded`:
-    already opened by `open_model`, before the body was read)."""
+    """Validate `{"data": [...], "return_probabilities": bool, "explain": bool}` and answer with the cached
+    model (`loaded`: already opened by `open_model`, before the body was read)."""
     start = time.perf_counter()
     if loaded is None:
         loaded = open_model(runtime, model_id, by=by, api_key=api_key)
-    rows, probabilities = _parse_body(body)
+    rows, probabilities, explain = _parse_body(body)
     try:
         frame = loaded.validator.frame(rows)
     except InputError as exc:
@@ -57,12 +58,15 @@ def predict(runtime: ServingRuntime, model_id: int, body: Any, *, by: Principal,
         predictions, probas = predict_rows(loaded, frame, probabilities=probabilities)
     except (ValueError, TypeError) as exc:  # values the pipeline cannot take, past the schema's checks
         raise Unprocessable(f"these rows cannot be scored: {exc}"[:500]) from None
+    explained = _explanations(loaded, frame, predictions) if explain else None
     runtime.count(model_id, len(predictions))
     PREDICT_ROWS.labels(str(model_id), "api").inc(len(predictions))
     PREDICT_LATENCY.labels(str(model_id)).observe(time.perf_counter() - start)
     out: dict[str, Any] = {"model_id": model_id, "predictions": predictions}
     if probas is not None:
         out["probabilities"] = probas
+    if explained is not None:
+        out["explanations"], out["explanation_space"] = explained
     return out
 
 
@@ -76,7 +80,7 @@ def authorize(runtime: ServingRuntime, by: Principal, model_id: int, api_key: st
     by.require_model(model_id)
 
 
-def _parse_body(body: Any) -> tuple[Any, bool]:
+def _parse_body(body: Any) -> tuple[Any, bool, bool]:
     if not isinstance(body, dict) or "data" not in body:
         raise Unprocessable([{"loc": ["body", "data"], "msg": "body must be an object with a 'data' list of rows"}])
     rows = body["data"]
@@ -84,11 +88,23 @@ def _parse_body(body: Any) -> tuple[Any, bool]:
         rows = [rows]
     if isinstance(rows, list) and len(rows) > MAX_ROWS_PER_REQUEST:
         raise TooLarge(f"at most {MAX_ROWS_PER_REQUEST} rows per request; use batch scoring for more")
-    flag = body.get("return_probabilities", False)
+    return rows, _flag(body, "return_probabilities"), _flag(body, "explain")
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    flag = body.get(name, False)
     if not isinstance(flag, bool):  # JSON true or false only: the string "no" is truthy in Python
-        raise Unprocessable([{"loc": ["body", "return_probabilities"], "type": "bool_type",
-                              "msg": f"return_probabilities must be true or false, got {flag!r:.40}"}])
-    return rows, flag
+        raise Unprocessable([{"loc": ["body", name], "type": "bool_type",
+                              "msg": f"{name} must be true or false, got {flag!r:.40}"}])
+    return flag
+
+
+def _explanations(loaded: LoadedModel, frame: Any, predictions: list[Any]) -> tuple[list[dict[str, Any]], str]:
+    """Each row's explanation of the label it was given (the regular pipelines: the fast path has no SHAP)."""
+    try:
+        return explain_rows(loaded.model, frame, predictions if loaded.is_classifier else None)
+    except (ExplainError, ValueError, TypeError) as exc:
+        raise Unprocessable(f"these rows cannot be explained: {exc}"[:500]) from None
 
 
 # -- batch -----------------------------------------------------------------------------------------
@@ -106,12 +122,24 @@ def check_batch_deployed(db: Database, model_id: int) -> list[dict[str, Any]]:
         return list(model.input_schema)
 
 
+def explain_top_k(text: str | None) -> int:
+    """The form field `explain_top_k`: an integer from 0 (no reasons, the default) to MAX_TOP_K."""
+    value = (text or "0").strip()
+    k = int(value) if value.isascii() and value.isdigit() else -1
+    if not 0 <= k <= MAX_TOP_K:
+        raise Unprocessable([{"loc": ["body", "explain_top_k"], "type": "int_range",
+                              "msg": f"explain_top_k must be an integer from 0 to {MAX_TOP_K}, got {text!r:.40}"}])
+    return k
+
+
 def submit_batch(db: Database, storage: Storage, model_id: int, received: Path, *, filename: str,
-                 by: Principal) -> BatchPrediction:
-    """Take over the received upload (into the store), check its columns and queue a scoring job, all or nothing."""
+                 by: Principal, top_k: str | None = None) -> BatchPrediction:
+    """Take over the received upload (into the store), check its columns and queue a scoring job, all or nothing.
+    `top_k`: the form's `explain_top_k` as sent (reason columns per row, see explain_top_k)."""
     key, suffix = new_key(), ".input" + Path(filename).suffix.lower()
     put = False
     try:
+        k = explain_top_k(top_k)
         schema = check_batch_deployed(db, model_id)
         try:
             check_columns(schema, received, filename=filename)
@@ -124,7 +152,8 @@ def submit_batch(db: Database, storage: Storage, model_id: int, received: Path, 
             s.add(bp)
             s.flush()
             audit.record(s, by, "batch.submit", f"batch {bp.id} of model {model_id} {filename[:100]!r}")
-            bp.job_id = queue.enqueue(s, JobKind.BATCH_PREDICTION, {"batch_prediction_id": bp.id}).id
+            payload = {"batch_prediction_id": bp.id, **({"explain_top_k": k} if k else {})}
+            bp.job_id = queue.enqueue(s, JobKind.BATCH_PREDICTION, payload).id
         return bp
     except BaseException:
         Storage.remove(received)

@@ -23,6 +23,7 @@ from automl.ingest import sandbox
 from automl.ingest.limits import ParseLimits
 from automl.ingest.stream import column_names, read_batches, stage
 from automl.serving.csvsafe import neutralise_table
+from automl.serving.explain import ExplainError, add_reasons
 from automl.serving.predict import outputs
 
 __all__ = ["BatchInputError", "check_columns", "missing_columns", "score_file", "score_table"]
@@ -68,9 +69,10 @@ def _regroup(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
 
 
 def score_table(model: Any, table: pa.Table, *, columns: Sequence[str], classifier: bool,
-                threshold: float | None = None) -> pa.Table:
-    """The input columns, then `prediction`, then `proba_<class>` per class; formulas neutralised. A binary
-    model's `threshold` decides its labels (see serving.predict.outputs)."""
+                threshold: float | None = None, explain_top_k: int = 0) -> pa.Table:
+    """The input columns, then `prediction`, then `proba_<class>` per class, then with `explain_top_k` the
+    row's k largest contributions (`reason_i`, `reason_i_contribution`, serving.explain); formulas neutralised.
+    A binary model's `threshold` decides its labels (see serving.predict.outputs)."""
     frame = table.select([c for c in columns if c in table.column_names]).to_pandas()
     labels, proba = outputs(model, frame, probabilities=classifier, threshold=threshold)
     if labels.dtype.kind == "f":
@@ -81,6 +83,11 @@ def score_table(model: Any, table: pa.Table, *, columns: Sequence[str], classifi
         values = proba.to_numpy(dtype="float64")
         for i, cls in enumerate(proba.columns):
             out = out.append_column(f"proba_{cls}", pa.array(values[:, i]))
+    if explain_top_k:
+        try:
+            out = add_reasons(out, model, frame, labels.tolist() if classifier else None, explain_top_k)
+        except ExplainError as exc:  # fails the job with its reason, as bad input does
+            raise BatchInputError(str(exc)) from None
     return neutralise_table(out)
 
 
@@ -96,6 +103,7 @@ def score_file(
     on_chunk: Callable[[int], None] | None = None,
     limits: ParseLimits | None = None,
     threshold: float | None = None,
+    explain_top_k: int = 0,
 ) -> int:
     """Score `src` into the CSV `dest`; returns the number of rows. Raises BatchInputError for bad input.
 
@@ -108,7 +116,7 @@ def score_file(
     try:
         sandbox.run(stage, src, filename, staged, numeric=numeric, limits=limits)
         return _score(model, schema, staged, dest, filename=staged.name, classifier=classifier,
-                      chunk_rows=chunk_rows, on_chunk=on_chunk, threshold=threshold)
+                      chunk_rows=chunk_rows, on_chunk=on_chunk, threshold=threshold, explain_top_k=explain_top_k)
     except DomainError as exc:  # the reader's BadInput: what the upload would have said about this file
         raise BatchInputError(f"cannot read {filename}: {exc.detail}") from None
     finally:
@@ -126,6 +134,7 @@ def _score(
     chunk_rows: int,
     on_chunk: Callable[[int], None] | None,
     threshold: float | None = None,
+    explain_top_k: int = 0,
 ) -> int:
     """Chunks are scored on a small thread pool (predict releases the GIL) while the main thread reads the
     next chunk and writes finished ones in order; at most `workers + 1` chunks are in memory."""
@@ -155,7 +164,8 @@ def _score(
                 if i == 0 and (missing := missing_columns(schema, table.column_names)):
                     raise BatchInputError(f"missing columns: {', '.join(missing)}")
                 pending.append((table.num_rows, pool.submit(score_table, model, table, columns=columns,
-                                                            classifier=classifier, threshold=threshold)))
+                                                            classifier=classifier, threshold=threshold,
+                                                            explain_top_k=explain_top_k)))
                 if len(pending) > workers:
                     write_oldest()
             while pending:

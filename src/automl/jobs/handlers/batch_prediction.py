@@ -68,7 +68,8 @@ def run_batch_prediction(ctx: JobContext) -> None:
     dest = storage.scratch(output_key, OUTPUT)  # scored locally, then put into the store whole
     put = False
     try:
-        n_rows = _score(ctx, artifact, schema, src, dest, filename=filename)
+        n_rows = _score(ctx, artifact, schema, src, dest, filename=filename,
+                        explain_top_k=int(ctx.payload.get("explain_top_k", 0)))
         put = True
         storage.put_file("predictions", output_key, dest, suffix=OUTPUT, cache=False)
     except BaseException as exc:
@@ -101,6 +102,7 @@ class _Artifact:
 
 def _score(
     ctx: JobContext, artifact: _Artifact, schema: list[Any], src: tuple[str, str], dest: Path, *, filename: str,
+    explain_top_k: int = 0,
 ) -> int:
     from automl.engine.artifacts import load_model, signing_key
     from automl.engine.errors import ArtifactIntegrityError
@@ -127,7 +129,7 @@ def _score(
         except FileNotFoundError:
             raise BatchInputError("the uploaded file is gone") from None
         return score_file(model, schema, local, dest, filename=filename, classifier=classifier, on_chunk=on_chunk,
-                          limits=limits, threshold=artifact.threshold)
+                          limits=limits, threshold=artifact.threshold, explain_top_k=explain_top_k)
 
 
 @on_status(JobKind.BATCH_PREDICTION)
