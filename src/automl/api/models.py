@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from automl.api.deps import IdPath, IdQuery, Offset, PrincipalDep, SessionDep, StorageDep, allow
+from automl.api.deps import DbDep, IdPath, IdQuery, Offset, PrincipalDep, SessionDep, StorageDep, allow
 from automl.schemas.insights import InsightsPublic
 from automl.schemas.models import BatchList, DeployRequest, ModelList, ModelPublic
 from automl.services import audit, export, insights, models, predictions
@@ -50,10 +50,10 @@ def get_model(model_id: IdPath, request: Request, session: SessionDep) -> dict[s
 
 
 @router.get("/{model_id}/insights", response_model=InsightsPublic, dependencies=READ)
-def get_insights(model_id: IdPath, session: SessionDep, storage: StorageDep) -> dict[str, object]:
+def get_insights(model_id: IdPath, db: DbDep, storage: StorageDep) -> dict[str, object]:
     """Partial dependence, calibration, lift/gain, the threshold table (binary) and the SHAP summary on the rows
     the model was evaluated on; computed on the first request (seconds), then cached with the model."""
-    return insights.model_insights(session, storage, model_id)
+    return insights.model_insights(db, storage, model_id)
 
 
 @router.post("/{model_id}/deploy", response_model=ModelPublic, dependencies=WRITE)

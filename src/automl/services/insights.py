@@ -3,7 +3,8 @@ experiment's `summary.evaluation_rows` of its dataset), then cached on the model
 
 The rows are the holdout's (never used for training by the bagged fold models), or, for an experiment trained
 without a holdout (`summary.evaluation == "out_of_fold"`), a sample of the training rows; the answer says which.
-The artifact is loaded as serving loads it (sha256 and HMAC checked first).
+The artifact is loaded as serving loads it (sha256 and HMAC checked first), the dataset's Parquet through its
+sha256-checked local copy.
 """
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy.orm import Session
 
+from automl.db import Database
 from automl.db.base import utcnow
-from automl.db.models import JobStatus, TrainedModel
+from automl.db.models import Dataset, Experiment, JobStatus, TrainedModel
 from automl.errors import Conflict
 from automl.ingest.jsonable import jsonable
 from automl.services.datasets import dataset_file
@@ -27,40 +28,46 @@ SOURCES = {"holdout": "holdout rows", "out_of_fold": "training rows (no holdout)
 UNAVAILABLE = "insights unavailable for this model"
 
 
-def model_insights(session: Session, storage: Storage, model_id: int) -> dict[str, Any]:
+def model_insights(db: Database, storage: Storage, model_id: int) -> dict[str, Any]:
     """The cached insights, or computed now and cached (committed before returning). A model whose experiment
-    names no evaluation rows (trained before they were recorded) answers `available: false` with the reason."""
+    names no evaluation rows (trained before they were recorded) answers `available: false` with the reason.
+
+    The rows are read in one short read, the work (seconds) runs outside any transaction, and the result is
+    written in its own short one: no connection held meanwhile, no read snapshot turned writer late."""
     from automl.engine.insights import VERSION
 
-    model = get_model(session, model_id)
-    cached = model.insights
-    if cached is not None and cached.get("version") == VERSION:
-        return cached
-    exp = model.experiment
-    summary = exp.summary or {}
-    positions = summary.get("evaluation_rows")
+    with db.session(readonly=True) as s:
+        model = get_model(s, model_id)
+        if model.insights is not None and model.insights.get("version") == VERSION:
+            return model.insights
+        exp, dataset = model.experiment, model.experiment.dataset  # loaded here, used once the session is closed
+        summary = exp.summary or {}
+        positions = summary.get("evaluation_rows")
+        finished = JobStatus(exp.status).finished
     if not positions:
-        why = ("its experiment has not finished yet" if not JobStatus(exp.status).finished
-               else "its experiment was trained before the evaluation rows were recorded")
-        return {"model_id": model.id, "available": False, "reason": f"{UNAVAILABLE}: {why}"}
+        why = ("its experiment was trained before the evaluation rows were recorded" if finished
+               else "its experiment has not finished yet")
+        return {"model_id": model_id, "available": False, "reason": f"{UNAVAILABLE}: {why}"}
     source = str(summary.get("evaluation", "holdout"))
-    out = {"model_id": model.id, "available": True, "source": source, "source_label": SOURCES.get(source, source),
-           **_compute(storage, model, [int(p) for p in positions]), "computed_at": utcnow().isoformat()}
-    model.insights = out
-    session.commit()
+    out = {"model_id": model_id, "available": True, "source": source, "source_label": SOURCES.get(source, source),
+           **_compute(storage, model, exp, dataset, [int(p) for p in positions]), "computed_at": utcnow().isoformat()}
+    with db.session() as s:
+        row = s.get(TrainedModel, model_id)
+        if row is not None and row.artifact_sha256 == model.artifact_sha256:  # still the model computed on
+            row.insights = out
     return out
 
 
-def _compute(storage: Storage, model: TrainedModel, positions: list[int]) -> dict[str, Any]:
+def _compute(storage: Storage, model: TrainedModel, exp: Experiment, dataset: Dataset,
+             positions: list[int]) -> dict[str, Any]:
     from automl.engine import EngineError
     from automl.engine.insights import compute_insights
 
-    exp = model.experiment
     fitted = load_for_serving(storage, model).model
-    parquet = pq.ParquetFile(dataset_file(storage, exp.dataset))
+    parquet = pq.ParquetFile(dataset_file(storage, dataset))
     present = set(parquet.schema_arrow.names)
     if exp.target_column not in present:
-        raise Conflict(f"{UNAVAILABLE}: dataset {exp.dataset_id} has no column {exp.target_column!r}")
+        raise Conflict(f"{UNAVAILABLE}: dataset {dataset.id} has no column {exp.target_column!r}")
     wanted = [c for c in dict.fromkeys([*map(str, fitted.kinds), exp.target_column]) if c in present]
     frame = _read_rows(parquet, wanted, positions)
     y = frame.pop(exp.target_column).to_numpy()
