@@ -133,3 +133,25 @@ def test_batch_scoring_uses_the_threshold(client, settings, classifier) -> None:
     assert out["proba_yes"].to_numpy() == pytest.approx(p)
     assert list(out["prediction"]) == ["yes" if q >= high else "no" for q in p]
     assert list(out["prediction"]) != list(classifier.predict(df))
+
+
+def test_the_cli_sets_the_threshold(client, settings, classifier, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from automl.cli import app
+    from automl.config import get_settings
+
+    mid = add_model(settings, classifier)
+    monkeypatch.setenv("AUTOML_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        out = runner.invoke(app, ["model", "deploy", str(mid), "--batch", "--threshold", "0.25"])
+        assert out.exit_code == 0 and "api=off batch=on threshold=0.25" in out.stdout, out.output
+        assert client.get(f"/api/models/{mid}").json()["threshold"] == 0.25
+        out = runner.invoke(app, ["model", "deploy", str(mid), "--batch"])  # omitted: kept
+        assert "threshold=0.25" in out.stdout
+        out = runner.invoke(app, ["model", "deploy", str(mid), "--threshold", "1.5"])  # the service's 422
+        assert out.exit_code == 1 and "between 0 and 1" in out.output
+    finally:
+        get_settings.cache_clear()

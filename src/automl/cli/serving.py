@@ -70,7 +70,7 @@ def revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see `apikey
     typer.echo(f"key {key_id} revoked")
 
 
-def _change(model_id: int, *, deploy: bool, api: bool, batch: bool) -> None:
+def _change(model_id: int, *, deploy: bool, api: bool, batch: bool, threshold: float | None = None) -> None:
     from automl.errors import DomainError
     from automl.services import models
     from automl.storage import Storage
@@ -81,11 +81,13 @@ def _change(model_id: int, *, deploy: bool, api: bool, batch: bool) -> None:
     try:
         with db.session() as s:
             if deploy:
-                row = models.deploy(s, Storage.from_settings(settings), None, model_id, by=CLI, **targets)
+                row = models.deploy(s, Storage.from_settings(settings), None, model_id, by=CLI, **targets,
+                                    threshold=... if threshold is None else threshold)
             else:
                 row = models.undeploy(s, None, model_id, by=CLI, **targets)
             typer.echo(f"model {model_id}: api={'on' if row.deployed_api else 'off'} "
-                       f"batch={'on' if row.deployed_batch else 'off'}")
+                       f"batch={'on' if row.deployed_batch else 'off'}"
+                       + (f" threshold={row.threshold:g}" if row.threshold is not None else ""))
     except DomainError as exc:
         typer.echo(str(exc.detail), err=True)
         raise typer.Exit(1) from None
@@ -98,9 +100,12 @@ def deploy(
     model_id: int,
     api: Annotated[bool, typer.Option("--api", help="Only the REST API.")] = False,
     batch: Annotated[bool, typer.Option("--batch", help="Only batch scoring.")] = False,
+    threshold: Annotated[float | None, typer.Option(
+        help="Binary models: predict the positive class (the second class) at P >= this, in (0, 1); kept when "
+        "omitted.")] = None,
 ) -> None:
     """Deploy a model (both targets unless --api or --batch); the artifact's sha256 is checked."""
-    _change(model_id, deploy=True, api=api, batch=batch)
+    _change(model_id, deploy=True, api=api, batch=batch, threshold=threshold)
 
 
 @model_app.command("undeploy")
