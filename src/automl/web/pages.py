@@ -95,7 +95,9 @@ def dataset_audit(request: Request, dataset_id: int, session: SessionDep, storag
 
 
 def _experiment_context(session: Session, experiment: Experiment) -> dict[str, Any]:
-    return {"experiment": experiment, "models": queries.leaderboard(session, experiment)}
+    models = queries.leaderboard(session, experiment)
+    return {"experiment": experiment, "models": models, "rows": queries.leaderboard_rows(experiment, models),
+            "direction": queries.metric_direction(experiment.metric)}
 
 
 @router.get("/experiments/{experiment_id}", response_class=HTMLResponse)

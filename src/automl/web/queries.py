@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from automl.config import Settings
 from automl.db.models import ApiKey, BatchPrediction, Dataset, Experiment, TrainedModel
+from automl.engine import METRICS
 from automl.services import apikeys, datasets, experiments, exposure, models, predictions
+from automl.services import leaderboard as board
 from automl.services.permissions import Principal
 
 PAGE_LIMIT = 50
@@ -30,6 +33,16 @@ def deployed_models(session: Session, limit: int = PAGE_LIMIT) -> Sequence[Train
 def leaderboard(session: Session, experiment: Experiment) -> list[TrainedModel]:
     """The experiment's models best first, exactly as GET /api/experiments/{id}/leaderboard ranks them."""
     return experiments.ranked_models(session, experiment)
+
+
+def leaderboard_rows(experiment: Experiment, ranked: Sequence[TrainedModel]) -> dict[int, dict[str, Any]]:
+    """Each model's row of GET /api/experiments/{id}/leaderboard (cv_std, cv_folds, evaluation, simplest), by id."""
+    return {row["model_id"]: row for row in board.rows(experiment, list(ranked))}
+
+
+def metric_direction(metric: str) -> str:
+    """"maximize" or "minimize": which way the experiment's CV scores improve."""
+    return METRICS[metric].direction
 
 
 def batch_jobs(session: Session, model_id: int, limit: int = 20) -> Sequence[BatchPrediction]:

@@ -66,6 +66,7 @@
       problem_type: problem.value,
       metric: metric.value,
       time_budget_s: budget,
+      holdout: ["auto", "none"].includes(form.holdout.value) ? form.holdout.value : Number(form.holdout.value),
     };
   }
 

@@ -22,12 +22,24 @@
     }
   }
 
-  function metricTiles(model) {
-    const tiles = Object.entries(model.metrics).map(([name, value]) => App.el("div", {class: "col-6 col-md-3 col-xl-2"},
+  function tile(name, value) {
+    return App.el("div", {class: "col-6 col-md-3 col-xl-2"},
       App.el("div", {class: "border rounded px-2 py-1 bg-body-tertiary h-100"},
         App.el("div", {class: "stat-label text-truncate", title: name}, name),
-        App.el("div", {class: "fw-semibold font-monospace"}, App.fmt(value)))));
-    detail.metrics.replaceChildren(...tiles);
+        App.el("div", {class: "fw-semibold font-monospace"}, value)));
+  }
+
+  // Where the figures come from: the leaderboard says (data-evaluation), the tiles repeat it in their names
+  function outOfFold() {
+    const table = document.querySelector("#experiment-live [data-testid='leaderboard']");
+    return Boolean(table) && table.dataset.evaluation === "out_of_fold";
+  }
+
+  function metricTiles(model) {
+    const spread = model.cv_std === null || model.cv_std === undefined ? "" : ` ± ${App.fmt(model.cv_std)}`;
+    const where = outOfFold() ? "out-of-fold" : "holdout";
+    const tiles = Object.entries(model.metrics).map(([name, value]) => tile(`${where} ${name}`, App.fmt(value)));
+    detail.metrics.replaceChildren(tile(`CV ${model.metric}`, `${App.fmt(model.cv_score)}${spread}`), ...tiles);
   }
 
   async function showModel(id) {
