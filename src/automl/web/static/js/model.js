@@ -55,7 +55,7 @@
     return out;
   }
 
-  function showResult(prediction, probabilities) {
+  function showResult(prediction, probabilities, explanation, space) {
     const parts = [
       App.el("div", {class: "stat-label"}, "Prediction"),
       App.el("div", {class: "display-6 fw-semibold text-break", "data-testid": "prediction-value"},
@@ -71,6 +71,10 @@
           App.el("span", {class: "font-monospace", style: "min-width: 3.5rem; text-align: right"}, `${(100 * p).toFixed(1)}%`)));
       }
     }
+    if (explanation && typeof Explain !== "undefined") {
+      parts.push(App.el("div", {class: "stat-label mt-3"}, "Why: each column's contribution"),
+        Explain.waterfall(explanation, space));
+    }
     result.replaceChildren(App.el("div", {class: "border rounded p-3 bg-body-tertiary"}, parts));
     result.classList.remove("d-none");
   }
@@ -82,9 +86,12 @@
     App.busy(submit, true, "Predicting…");
     try {
       const wantProba = page.dataset.problemType !== "regression";
-      const body = await App.api("POST", `/api/v1/predict/${modelId}`,
-        {json: {data: [row()], return_probabilities: wantProba}, headers: authHeaders()});
-      showResult(body.predictions[0], body.probabilities ? body.probabilities[0] : null);
+      const explainBox = document.getElementById("predict-explain");
+      const json = {data: [row()], return_probabilities: wantProba};
+      if (explainBox && explainBox.checked) json.explain = true;
+      const body = await App.api("POST", `/api/v1/predict/${modelId}`, {json, headers: authHeaders()});
+      showResult(body.predictions[0], body.probabilities ? body.probabilities[0] : null,
+        body.explanations ? body.explanations[0] : null, body.explanation_space);
     } catch (err) {
       const hint = err.status === 403 ? " Switch on “REST API” under Deployment first." : "";
       App.showMessage(predictError, err.message + hint);
