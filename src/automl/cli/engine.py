@@ -36,7 +36,8 @@ def read_frame(path: Path) -> pd.DataFrame:
 
 def _leaderboard_table(result: FitResult) -> Table:
     table = Table(title=f"{result.problem_type} - {result.metric} ({result.metric_direction})")
-    for col in ("rank", "model", "algorithm", f"CV {result.metric}", f"holdout {result.metric}", "fit s", "ms/row"):
+    figure = "out-of-fold" if result.summary.get("evaluation") == "out_of_fold" else "holdout"
+    for col in ("rank", "model", "algorithm", f"CV {result.metric}", f"{figure} {result.metric}", "fit s", "ms/row"):
         table.add_column(col, justify="right" if col not in ("model", "algorithm") else "left")
     for rank, m in enumerate(result.leaderboard, 1):
         holdout = m.metrics.get(result.metric)
