@@ -57,10 +57,11 @@ def compute_insights(
 
 
 def output_names(model: FittedModel) -> list[str]:
-    """What a predicted average is of: P(positive class) for binary, P(each class), or the regression value."""
+    """What a predicted average is of (as text: JSON keys): P(positive class) for binary, P(each class), or the
+    regression value."""
     if model.classes_ is None:
         return ["prediction"]
-    classes = [_label(c) for c in model.classes_]
+    classes = [str(_label(c)) for c in model.classes_]
     return classes[1:] if model.problem_type == "binary" else classes
 
 

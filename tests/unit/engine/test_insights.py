@@ -192,3 +192,16 @@ def test_shap_summary_for_regression(diabetes: pd.DataFrame) -> None:
     out = ins.compute_insights(model, diabetes[cols], diabetes["target"], importance=[])["shap"]
     assert out["explained"] == "prediction" and out["space"] == "prediction" and out["n_rows"] == len(diabetes)
     assert out["base"] == pytest.approx(float(model.predict(diabetes[cols]).mean()), rel=0.05)
+
+
+def test_numeric_classes_name_their_outputs_as_text(breast_cancer: pd.DataFrame) -> None:
+    cols = list(breast_cancer.columns[:5])
+    pipe = make_pipeline(_pre(cols, []), LogisticRegression(max_iter=500)).fit(breast_cancer[cols],
+                                                                                breast_cancer["target"])
+    model = _model("binary", np.array([0, 1]), dict.fromkeys(cols, "numeric"), pipe)
+    out = ins.compute_insights(model, breast_cancer[cols], breast_cancer["target"].to_numpy(), importance=[])
+    assert out["outputs"] == ["1"] and out["positive_class"] == 1 and type(out["positive_class"]) is int
+    assert list(out["partial_dependence"][0]["average"]) == ["1"]
+    # targets read back as text (a CSV column of 0/1 read as strings) still match the classes
+    as_text = ins.compute_insights(model, breast_cancer[cols], breast_cancer["target"].astype(str), importance=[])
+    assert as_text["n_rows"] == len(breast_cancer) and as_text["thresholds"] == out["thresholds"]
