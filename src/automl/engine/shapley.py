@@ -32,6 +32,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEnc
 
 from automl.engine.errors import EngineError
 from automl.engine.fastpath.transforms import encoder_widths
+from automl.engine.largeprep import LargePreprocessor
 from automl.engine.preprocess import DATETIME_PARTS, ClipToRange, ToCategory, datetime_parts
 from automl.engine.shapley_families import RawShap, raw_shap
 from automl.engine.validation import predict_internal
@@ -73,6 +74,11 @@ def _step_owners(step: Any, owners: np.ndarray) -> np.ndarray:
         return np.asarray([*kept, *indicator], dtype=object)
     if isinstance(step, OneHotEncoder | OrdinalEncoder | TargetEncoder):
         return np.repeat(owners, encoder_widths(step))
+    if isinstance(step, LargePreprocessor):  # numbers, then DATETIME_PARTS per datetime, then one code each
+        source = dict(zip(step.feature_names_in_, owners, strict=True))
+        dates = np.repeat([source[c] for c in step.datetime], len(DATETIME_PARTS))
+        return np.asarray([*(source[c] for c in step.numeric), *dates, *(source[c] for c in step.categories)],
+                          dtype=object)
     raise EngineError(f"cannot attribute the outputs of {type(step).__name__} to its input columns")
 
 

@@ -176,3 +176,27 @@ def test_encoded_columns_go_back_to_their_own_column() -> None:
     np.testing.assert_array_equal(mapping.sum(axis=1), 1.0)  # each encoded column has exactly one source
     widths = dict(zip(columns, mapping.sum(axis=0).astype(int), strict=True))
     assert widths == {"n": 2, "c": 3, "c_a": 2, "hi": 3, "d": 5}  # value + indicator; levels; classes; parts
+
+
+def test_a_large_data_model_is_explained(frame: pd.DataFrame) -> None:
+    """The large-data path's member (LargePreprocessor, then a local LightGBM) sums back too."""
+    import lightgbm as lgb
+    from sklearn.compose import ColumnTransformer
+
+    from automl.engine.largeprep import LargePreprocessor
+
+    kinds = {"x": "numeric", "when": "datetime", "color": "categorical", "city": "categorical"}
+    X = coerce_frame(frame, kinds)
+    prep = LargePreprocessor(numeric=["x"], datetime=["when"], categories={
+        c: [str(v) for v in X[c].value_counts().index] for c in ("color", "city")}).fit()
+    ct = ColumnTransformer([("large", prep, list(kinds))], remainder="drop", sparse_threshold=0.0).fit(X)
+    y = (frame["label"] == "stay").to_numpy(dtype=int)  # classes_ order: churn 0, stay 1
+    est = lgb.LGBMClassifier(n_estimators=30, verbose=-1).fit(ct.transform(X), y,
+                                                              categorical_feature=prep.categorical_indices)
+    model = FittedModel(algorithm="lightgbm", problem_type="binary", classes=np.array(["churn", "stay"]),
+                        kinds=kinds, input_schema=[], members=[(Pipeline([("prep", ct), ("model", est)]), 1.0)])
+    rows = frame[list(kinds)].sample(40, random_state=5)
+    e = model.explain(rows)
+    assert e.columns == list(kinds)
+    np.testing.assert_allclose(e.base + e.values.sum(axis=1), _output(model, rows, e.explained), atol=1e-6)
+    assert np.abs(e.values[:, 1]).sum() > 0  # the datetime's five parts land on `when`
