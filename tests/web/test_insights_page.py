@@ -3,13 +3,37 @@ threshold controls only for binary models, the save button only for those who ma
 handed to the script."""
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import web_seed as seed
 from fastapi.testclient import TestClient
-from test_pages import page
 
 from automl.db.models import TrainedModel
 
 CHARTS = ("shap-summary", "partial-dependence", "calibration-curve", "lift-chart")
+
+
+class HookIds(HTMLParser):
+    """The attributes of each element with a data-testid, by that id."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.found: dict[str, list[tuple[str, dict[str, str | None]]]] = {}
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if found.get("data-testid"):
+            self.found.setdefault(str(found["data-testid"]), []).append((tag, found))
+
+    def testid(self, name: str) -> list[tuple[str, dict[str, str | None]]]:
+        return self.found.get(name, [])
+
+
+def page(client: TestClient, path: str) -> tuple[str, HookIds]:
+    resp = client.get(path)
+    assert resp.status_code == 200, resp.text[:300]
+    return resp.text, HookIds(resp.text)
 
 
 def test_binary_model_page_has_the_insights_and_the_threshold(client: TestClient) -> None:
@@ -31,7 +55,7 @@ def test_binary_model_page_has_the_insights_and_the_threshold(client: TestClient
 
 def test_no_threshold_controls_for_a_regression_model(client: TestClient) -> None:
     db = client.app.state.db
-    exp, models = seed.experiment(db, seed.dataset(db))
+    _, models = seed.experiment(db, seed.dataset(db))
     with db.session() as s:
         s.get(TrainedModel, models[0]).experiment.problem_type = "regression"
     _, el = page(client, f"/models/{models[0]}")
