@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -121,12 +122,19 @@ def refit_members(
         if remote is not None:  # each style's matrix and the target go to the cluster once
             shared = {style: remote.share(Xt) for style, (_, Xt) in preps.items()}
             remote_y = remote.share(y)
-        pool = ThreadPoolExecutor(max_workers=ctx.n_jobs)  # on a cluster, these threads only wait
-        futures = [pool.submit(fit_one, m, s) for m, s in zip(members, expected, strict=True)]
-        wait(futures, timeout=max(0.0, deadline - time.monotonic()) + LATE_GRACE_S)
-        pool.shutdown(wait=False, cancel_futures=True)  # a refit that cannot be interrupted is left behind
-        return [f.result() if f.done() and not f.cancelled()
-                else Refitted(None, "not finished by the refit deadline") for f in futures]
+        return _until(deadline, fit_one, list(zip(members, expected, strict=True)), n_jobs=ctx.n_jobs)
+
+
+def _until(deadline: float, fit_one: Callable[..., Refitted], calls: list[tuple[Any, ...]], *,
+           n_jobs: int) -> list[Refitted]:
+    """`fit_one(*args)` for each of `calls`, `n_jobs` at a time (on a cluster these threads only wait); a refit
+    still running at the deadline (one that cannot be interrupted) is left behind, not waited for."""
+    pool = ThreadPoolExecutor(max_workers=n_jobs)
+    futures = [pool.submit(fit_one, *args) for args in calls]
+    wait(futures, timeout=max(0.0, deadline - time.monotonic()) + LATE_GRACE_S)
+    pool.shutdown(wait=False, cancel_futures=True)
+    return [f.result() if f.done() and not f.cancelled()
+            else Refitted(None, "not finished by the refit deadline") for f in futures]
 
 
 def _check_frame(X: pd.DataFrame, n: int, check_rows: np.ndarray | None, *, seed: int) -> pd.DataFrame:

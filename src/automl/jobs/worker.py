@@ -43,6 +43,7 @@ CANCEL_GRACE_S = 1.0  # a cancelled child may stop on its own this long before i
 RECOVER_EVERY_S = 1.0
 IDLE_POLL_S = 5.0  # with a listener: how often the queue is still polled, in case a notification was missed
 RECONNECT_EVERY_S = 5.0  # a lost listener connection is retried this often (the worker polls meanwhile)
+FAILING_POLL_S = 5.0  # while ticks keep failing (the database is down), the longest wait between tries
 
 
 @dataclass
@@ -121,7 +122,7 @@ class Worker:
         log.info("worker started", extra={"worker": self.id, "concurrency": self.concurrency, "kinds": self.kinds,
                                           "listen": self.listener is not None})
         due = _Due()
-        woken = True
+        woken, failures = True, 0
         try:
             while not self.stopping:
                 now = time.monotonic()
@@ -133,9 +134,15 @@ class Worker:
                     if burst and not self.running:
                         self.stopping = True
                     timeout = max(0.0, due.next(now, self.poll_s if self.running else None) - time.monotonic())
+                    failures = 0
                 except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker and its jobs
-                    log.exception("worker tick failed", extra={"worker": self.id})
-                    timeout, due.claim = self.poll_s, 0.0  # a notification may have gone unanswered: look next time
+                    failures += 1
+                    if failures == 1:
+                        log.exception("worker tick failed", extra={"worker": self.id})
+                    else:  # one line per retry, backing off, instead of a traceback every poll while it is down
+                        log.warning("worker tick failed again", extra={"worker": self.id, "failures": failures})
+                    # a notification may have gone unanswered: look next time
+                    timeout, due.claim = min(FAILING_POLL_S, self.poll_s * 2 ** min(failures - 1, 4)), 0.0
                 if self.parent_pid and os.getppid() != self.parent_pid:
                     self.stopping = True
                 woken = False if self.stopping else self._wait(timeout)
