@@ -23,7 +23,7 @@ class ExperimentCreate(RequestBody):
     holdout: Literal["auto", "none"] | Annotated[float, Field(gt=0, lt=0.5, strict=True)] = Field(
         "auto", description="The share of labelled rows held out for the reported figures, a number in (0, 0.5); "
                             "`none`: every row trains and the figures are out-of-fold (the leaderboard says so); "
-                            "`auto`: none under 4,000 labelled rows, else 0.2.")
+                            "`auto`: none under 1,000 labelled rows, else 0.2.")
 
 
 class Queued(BaseModel):
