@@ -48,3 +48,15 @@ def test_the_form_offers_the_holdout_choices(client: TestClient) -> None:
     select = re.search(r'<select[^>]*data-testid="holdout-select".*?</select>', html, re.S)
     assert select
     assert re.findall(r'value="([^"]+)"', select.group(0)) == ["auto", "0.1", "0.2", "0.3", "none"]
+
+
+def test_the_model_page_names_where_its_metrics_come_from(client: TestClient) -> None:
+    db = client.app.state.db
+    exp, models = seed.experiment(db, seed.dataset(db), n_models=3)
+    _set(db, exp, models, evaluation={"holdout": "none", "evaluation": "out_of_fold"})
+    heading = re.compile(r'data-testid="metrics-heading">(.*?)</h2>', re.S)
+    found = heading.search(client.get(f"/models/{models[0]}").text)
+    assert found and "Out-of-fold metrics" in found.group(1) and "Holdout" not in found.group(1)
+    _set(db, exp, models, evaluation={"holdout": 0.2, "evaluation": "holdout"})
+    found = heading.search(client.get(f"/models/{models[0]}").text)
+    assert found and found.group(1).strip() == "Holdout metrics"

@@ -122,7 +122,7 @@ const Charts = (() => {
     const cats = categories(data.labels, 14);
     const matrix = data.matrix;
     const hover = matrix.map((row, i) => row.map((_, j) => `actual ${cats.full[i]}<br>predicted ${cats.full[j]}`));
-    plot(card(container, "Confusion matrix (holdout)"), [{
+    plot(card(container, "Confusion matrix"), [{
       type: "heatmap", x: cats.at, y: cats.at, z: matrix, colorscale: [[0, "#f4f8ff"], [1, "#0d6efd"]],
       showscale: false, text: matrix.map((row) => row.map((v) => String(v))), texttemplate: "%{text}",
       customdata: hover, hovertemplate: "%{customdata}<br>%{z}<extra></extra>",
