@@ -105,3 +105,10 @@ def rows(n: int = 3, seed: int = 1) -> list[dict[str, Any]]:
 def run_queued_jobs(settings: Settings) -> None:
     """The real worker, in this process, until the queue is empty (`automl worker --burst`)."""
     Worker(settings, concurrency=1, poll_s=0.1).run(burst=True)
+
+
+def upload_csv(client: Any, df: pd.DataFrame) -> int:
+    """Upload `df` as data.csv through the API; its dataset id."""
+    r = client.post("/api/datasets/upload", files={"file": ("data.csv", df.to_csv(index=False).encode(), "text/csv")})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]

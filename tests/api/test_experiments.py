@@ -1,23 +1,14 @@
 """Experiments over HTTP without a worker: validation before anything is queued, reads, cancel, the event stream."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from serving_support import upload_csv
 from sqlalchemy import func, select
 
 from automl.db.models import Experiment, Job
-
-
-def _upload(client: TestClient, df: pd.DataFrame) -> int:
-    buf = io.BytesIO()
-    df.to_csv(buf, index=False)
-    r = client.post("/api/datasets/upload", files={"file": ("data.csv", buf.getvalue(), "text/csv")})
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
 
 
 @pytest.fixture
@@ -29,7 +20,7 @@ def dataset_id(client: TestClient) -> int:
         "label": rng.choice(["yes", "no"], n), "price": rng.normal(100, 10, n).round(2),
         "empty": [None] * n, "const": ["k"] * n, "rare": ["a"] * (n - 1) + ["b"],
     })
-    return _upload(client, df)
+    return upload_csv(client, df)
 
 
 def _counts(client: TestClient) -> tuple[int, int]:

@@ -2,41 +2,28 @@
 and their spread on every row, where the figures come from, and the simplest model within one standard error."""
 from __future__ import annotations
 
-import io
-import os
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from serving_support import upload_csv
 from sklearn.datasets import load_breast_cancer
 from sqlalchemy import func, select
 
-from automl.config import Settings
 from automl.db.models import Experiment, Job, TrainedModel
 from automl.services.leaderboard import simplest_within_one_se
 
 BUDGET_S = 8
 
 
-def _upload(client: TestClient, df: pd.DataFrame) -> int:
-    buf = io.BytesIO()
-    df.to_csv(buf, index=False)
-    r = client.post("/api/datasets/upload", files={"file": ("data.csv", buf.getvalue(), "text/csv")})
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
-
-
 @pytest.fixture
 def small_id(client: TestClient) -> int:
     rng = np.random.default_rng(0)
     n = 120
-    return _upload(client, pd.DataFrame({"x": rng.normal(size=n).round(3), "label": rng.choice(["a", "b"], n)}))
+    return upload_csv(client, pd.DataFrame({"x": rng.normal(size=n).round(3), "label": rng.choice(["a", "b"], n)}))
 
 
 @pytest.mark.parametrize("bad", [0, 0.5, 0.75, -0.2, 1, True, "0.2", "half", "", None, [0.2]])
@@ -64,16 +51,6 @@ def test_the_choice_is_stored_with_the_experiment_and_resolved_for_its_rows(
     summary = client.get(f"/api/experiments/{r.json()['id']}").json()["summary"]
     assert summary["holdout_choice"] == (choice or "auto")  # 120 rows: auto holds none out
     assert (summary["holdout"], summary["evaluation"]) == (holdout, evaluation)
-
-
-@pytest.fixture
-def worker(client: TestClient, settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "AUTOML_DATA_DIR": str(settings.data_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "automl.jobs"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    yield proc
-    proc.terminate()
-    proc.wait(15)
 
 
 def _wait(client: TestClient, exp_id: int, timeout: float) -> dict:
@@ -110,7 +87,7 @@ def _check_board(client: TestClient, exp: dict, evaluation: str) -> list[dict]:
 
 def test_none_and_a_fraction_through_a_worker(client: TestClient, worker) -> None:
     df = load_breast_cancer(as_frame=True).frame
-    dataset_id = _upload(client, df)
+    dataset_id = upload_csv(client, df)
     ids = {}
     for choice in ("none", 0.25):
         r = client.post("/api/experiments", json={"dataset_id": dataset_id, "target_column": "target",

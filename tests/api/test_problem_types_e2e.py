@@ -3,21 +3,14 @@ part, train with a time budget in a real worker process, read the leaderboard an
 and score the held-out rows through POST /api/v1/predict."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
-import pytest
 from fastapi.testclient import TestClient
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
-
-from automl.config import Settings
 
 BUDGET_S = 8
 CLASSIFICATION_METRICS = {"roc_auc", "log_loss", "accuracy", "balanced_accuracy", "precision_macro",
@@ -28,17 +21,6 @@ CASES = [
     ("iris", "Species", "multiclass", "log_loss", 0.85),  # held-out accuracy
     ("Housing", "price", "regression", "rmse", 0.5),  # held-out R²; a linear model gets about 0.65
 ]
-
-
-@pytest.fixture
-def worker(client: TestClient, settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    """The real worker (`automl serve` embeds the same one) on the client's data dir and database."""
-    env = {**os.environ, "AUTOML_DATA_DIR": str(settings.data_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "automl.jobs"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    yield proc
-    proc.terminate()
-    proc.wait(15)
 
 
 def _split(name: str, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
