@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from quality import write_section
 from sklearn.model_selection import train_test_split
 
 from automl.engine import AutoML, detect_problem_type
@@ -31,7 +31,6 @@ from automl.ingest import column_kinds
 SMALL = ("Unemployment:spell,Hedonic:mv,Griliches:lw,Heating:depvar,Kakadu:envcon,nlschools:lang,Yogurt:choice,"
          "Treatment:treat,Tobacco:stobacco")
 MID = "Workinghours:hours,Wages:lwage"
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 START, END = "<!-- holdout:start -->", "<!-- holdout:end -->"
 SETTINGS = (0.2, "none")
 
@@ -104,13 +103,7 @@ def table(rows: list[dict], budget: float) -> str:
 
 
 def write_docs(text: str) -> None:
-    doc = DOCS.read_text()
-    if START in doc and END in doc:
-        head, rest = doc.split(START, 1)
-        doc = head + START + "\n" + text + "\n" + END + rest.split(END, 1)[1]
-    else:
-        doc = doc.rstrip() + f"\n\n## Holdout 0.2 against none on small tables\n\n{START}\n{text}\n{END}\n"
-    DOCS.write_text(doc)
+    write_section(text, start=START, end=END, heading="Holdout 0.2 against none on small tables")
 
 
 def main() -> None:

@@ -212,14 +212,19 @@ def table(rows: list[dict], budget: float) -> str:
     return "\n".join(lines)
 
 
-def write_docs(text: str) -> None:
+def write_section(text: str, *, start: str, end: str, heading: str) -> None:
+    """Replace the text between the `start` and `end` markers of docs/benchmarks.md, or add it under `heading`."""
     body = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    section = f"{START}\n{text}\n{END}"
-    if START in body and END in body:
-        body = body[: body.index(START)] + section + body[body.index(END) + len(END):]
+    section = f"{start}\n{text}\n{end}"
+    if start in body and end in body:
+        body = body[: body.index(start)] + section + body[body.index(end) + len(end):]
     else:
-        body = body.rstrip() + "\n\n## Model quality (bench/quality.py)\n\n" + section + "\n"
+        body = body.rstrip() + f"\n\n## {heading}\n\n" + section + "\n"
     DOCS.write_text(body)
+
+
+def write_docs(text: str) -> None:
+    write_section(text, start=START, end=END, heading="Model quality (bench/quality.py)")
 
 
 def main() -> None:
