@@ -7,6 +7,8 @@ Styles:
 - nan_ok:   as tree, but numeric NaN passed through (HistGradientBoosting, XGBoost handle it).
 - lightgbm: numeric passthrough, categoricals as pandas `category` codes (native splits).
 - catboost: numeric passthrough, categoricals as strings (CatBoost's ordered target statistics).
+- lightgbm_fe: lightgbm plus generated features (features.GeneratedFeatures: arithmetic pairs, out-of-fold
+            target encodings of categorical crossings and codes), one more part of the same ColumnTransformer.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
-STYLES = ("linear", "tree", "nan_ok", "lightgbm", "catboost")
+from automl.engine.features import GeneratedFeatures
+
+STYLES = ("linear", "tree", "nan_ok", "lightgbm", "catboost", "lightgbm_fe")
 HIGH_CARDINALITY = 30  # more distinct levels than this -> target encoding instead of one-hot
 MISSING = "__missing__"
 DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
@@ -171,6 +175,8 @@ def build_preprocessor(
     """A fresh (unfitted) ColumnTransformer for one candidate family."""
     if style not in STYLES:
         raise ValueError(f"unknown preprocessing style {style!r}")
+    generated = style == "lightgbm_fe"
+    style = "lightgbm" if generated else style
     scale = style == "linear"
     parts: list[tuple[str, object, object]] = []
     if plan.numeric:
@@ -205,6 +211,9 @@ def build_preprocessor(
             parts.append(("te", make_pipeline(te, *([StandardScaler()] if scale else [])), cats_high))
     for col in plan.text:
         parts.append((f"text_{col}", _text_pipe(style, n_rows), [col]))
+    if generated and (plan.numeric or cats_low or cats_high):
+        fe = GeneratedFeatures(plan.numeric, (*cats_low, *cats_high), target_type=target_type, seed=seed)
+        parts.append(("fe", fe, [*plan.numeric, *cats_low, *cats_high]))
     ct = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False, sparse_threshold=0.3)
     if style in ("lightgbm", "catboost"):
         ct.set_output(transform="pandas")
