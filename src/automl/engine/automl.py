@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from automl.engine.calibrate import choose, labels
 from automl.engine.candidates import TaskContext
 from automl.engine.dataprep import IMBALANCE_SHARE, PreparedData, prepare
 from automl.engine.ensemble import ensemble_selection, prune_for_speed
@@ -222,19 +223,34 @@ class _Run:
     def add(self, f: Finished) -> None:
         algorithm = f.candidate.algorithm_for(self.refit.ctx)
         model = self._model(algorithm, [(p, 1.0) for p in f.pipelines])
-        pred = self.split.predict(model, f.oof)
-        self.members[f.key], self.eval_pred[f.key] = [(f, 1.0)], pred
+        raw = self.split.predict(model, f.oof)  # before calibrating it: the ensemble combines raw predictions
+        self.members[f.key], self.eval_pred[f.key] = [(f, 1.0)], raw
+        figures = self._calibrate(model, f.oof, raw, f.cv_score, f.fold_scores)
         metric = self.data.metric
-        is_best = self.best_cv is None or metric.better(f.cv_score, self.best_cv)
-        self.best_cv = f.cv_score if is_best else self.best_cv
-        result = model_result(
-            key=f.key, algorithm=algorithm, params=f.params, cv_score=f.cv_score, fit_seconds=f.fit_seconds,
-            model=model, holdout=self.split.rows, pred=pred, is_ensemble=False, fold_scores=f.fold_scores,
-        )
+        is_best = self.best_cv is None or metric.better(figures["cv_score"], self.best_cv)
+        self.best_cv = figures["cv_score"] if is_best else self.best_cv
+        result = model_result(key=f.key, algorithm=algorithm, params={**f.params, **figures.pop("params")},
+                              fit_seconds=f.fit_seconds, model=model, holdout=self.split.rows, is_ensemble=False,
+                              **figures)
         if is_best:  # importance for each new leader, so rank 1 always has it without a late pass
             seconds = min(0.05 * self.budget.total, 0.2 * (self.budget.search_deadline - time.monotonic()))
             result.feature_importance = self.importance(result, [(f, 1.0)], seconds=seconds, required=False)
         self._publish(result)
+
+    def _calibrate(self, model: FittedModel, oof: np.ndarray, raw: np.ndarray, cv_score: float,
+                   scores: list[float]) -> dict[str, Any]:
+        """Choose and set `model`'s calibration and threshold from its raw OOF predictions (calibrate.choose);
+        the model_result arguments they decide: the cross-fitted CV figures where adopted, the evaluation rows'
+        predictions as served (`raw`: the uncalibrated ones), and what params records."""
+        metric, y, folds = self.data.metric, self.split.y, self.split.folds
+        choice = choose(oof, y, folds, metric, self.data.problem_type)
+        model.calibration, model.threshold = choice.calibration, choice.threshold
+        if choice.adopted:
+            cv_score, scores = metric(y, choice.scored(metric)), fold_scores(metric, y, choice.scored(metric), folds)
+        pred = choice.oof if self.split.out_of_fold else choice.proba(raw)
+        pred_labels = choice.oof_labels if self.split.out_of_fold else labels(pred, choice.threshold)
+        return {"cv_score": cv_score, "fold_scores": scores, "pred": pred, "params": choice.params,
+                "pred_labels": None if choice.threshold is None else pred_labels}
 
     def importance(self, result: ModelResult, members: list[tuple[Finished, float]], *, seconds: float,
                    required: bool) -> list[dict[str, Any]]:
@@ -243,8 +259,10 @@ class _Run:
         Out of fold: fold i's models of the members, same weights, on fold i's validation rows. With a
         holdout: a single model's bag; for the ensemble each member's first fold model, same weights (the
         whole bags cost k times more, too much for wide tables on short budgets)."""
-        def fold_model(i: int) -> FittedModel:
-            return self._model(result.algorithm, [(f.pipelines[i], w) for f, w in members])
+        def fold_model(i: int) -> FittedModel:  # serving as the explained model does
+            model = self._model(result.algorithm, [(f.pipelines[i], w) for f, w in members])
+            model.calibration, model.threshold = result.model.calibration, result.model.threshold
+            return model
 
         cost = {r.key: r.predict_ms_per_row for r in self.results} | {result.key: result.predict_ms_per_row}
         ms_fold = sum(cost[f.key] / len(f.pipelines) for f, _ in members)
@@ -269,13 +287,14 @@ class _Run:
         model = self._model("weighted_ensemble", [
             (p, w / len(m.pipelines)) for m, (_, w) in zip(served, chosen, strict=True) for p in m.pipelines
         ])
-        oof = sum(w * f.oof for f, w in chosen)
+        oof = np.asarray(sum(w * f.oof for f, w in chosen))
         self.members["ensemble"] = chosen
+        figures = self._calibrate(model, oof, self._ensemble_pred(chosen, served, oof), score,
+                                  fold_scores(metric, r.y, oof, self.split.folds))
         result = model_result(
-            key="ensemble", algorithm="weighted_ensemble", params=params, cv_score=score,
+            key="ensemble", algorithm="weighted_ensemble", params={**params, **figures.pop("params")},
             fit_seconds=time.monotonic() - start + sum(f.fit_seconds for f, _ in chosen),
-            model=model, holdout=self.split.rows, pred=self._ensemble_pred(chosen, served, oof), is_ensemble=True,
-            fold_scores=fold_scores(metric, r.y, oof, self.split.folds),
+            model=model, holdout=self.split.rows, is_ensemble=True, **figures,
         )
         result.feature_importance = self.importance(
             result, chosen, seconds=0.6 * (self.budget.deadline - time.monotonic()), required=True

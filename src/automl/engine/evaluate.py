@@ -6,12 +6,14 @@ The evaluation rows are the held-out rows, or every row with out-of-fold predict
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from automl.engine.calibrate import LABEL_METRICS, labels
 from automl.engine.explain import permutation_importance, plot_data
 from automl.engine.model import FittedModel
 from automl.engine.results import ModelResult
@@ -50,6 +52,14 @@ def importance_rows(ms_per_row: float, n_features: int, *, seconds: float, n_rep
     return int(min(2000, seconds / per_row))
 
 
+def scorer(model: FittedModel) -> Callable[[pd.DataFrame], np.ndarray]:
+    """What permutation importance scores: the served probabilities, as labels at the model's threshold."""
+    threshold = model.threshold
+    if threshold is None:
+        return model.predict_raw
+    return lambda X: labels(model.predict_raw(X), threshold)
+
+
 def importance(
     model: FittedModel, holdout: Holdout, *, seconds: float, ms_per_row: float, required: bool = False
 ) -> list[dict[str, Any]]:
@@ -60,7 +70,7 @@ def importance(
     if rows < MIN_REQUIRED_ROWS:
         return []
     return permutation_importance(
-        model.predict_raw, holdout.X, holdout.y, holdout.metric, max_rows=rows, n_repeats=n_repeats, seed=holdout.seed
+        scorer(model), holdout.X, holdout.y, holdout.metric, max_rows=rows, n_repeats=n_repeats, seed=holdout.seed
     )
 
 
@@ -83,7 +93,7 @@ def oof_importance(
             break
         X, y = rows.X.iloc[val], rows.y[val]
         try:
-            drops = permutation_importance(model.predict_raw, X, y, rows.metric, max_rows=per_fold,
+            drops = permutation_importance(scorer(model), X, y, rows.metric, max_rows=per_fold,
                                            n_repeats=n_repeats, seed=rows.seed)
         except ValueError:  # a sample this fold cannot be scored on (one class): the other folds speak
             continue
@@ -98,15 +108,24 @@ def oof_importance(
 def model_result(
     *, key: str, algorithm: str, params: dict[str, Any], cv_score: float, fit_seconds: float, model: FittedModel,
     holdout: Holdout, pred: np.ndarray, is_ensemble: bool, fold_scores: list[float],
+    pred_labels: np.ndarray | None = None,
 ) -> ModelResult:
     """`pred` is the model's prediction of the evaluation rows in internal form (already computed by the
-    caller: on held-out rows, or out of fold); `fold_scores` the CV metric on each fold. Importance is the
-    caller's (holdout.Split.importance): which rows are honest for it depends on the model."""
+    caller: on held-out rows, or out of fold); `pred_labels`, where a decision threshold serves other labels than
+    argmax(pred), their one-hot rows (calibrate.labels), which the label metrics and confusion matrix use;
+    `fold_scores` the CV metric on each fold. Importance is the caller's (holdout.Split.importance): which rows
+    are honest for it depends on the model."""
     ms = time_predict(model, holdout)
+    metrics = holdout_metrics(holdout.problem_type, holdout.y, pred)
+    plots = plot_data(holdout.problem_type, holdout.y, pred, holdout.classes)
+    if pred_labels is not None:
+        at_threshold = holdout_metrics(holdout.problem_type, holdout.y, pred_labels)
+        metrics |= {k: v for k, v in at_threshold.items() if k in LABEL_METRICS}
+        plots["confusion_matrix"] = plot_data(holdout.problem_type, holdout.y, pred_labels,
+                                              holdout.classes)["confusion_matrix"]
     return ModelResult(
         key=key, algorithm=algorithm, params=dict(params), cv_score=round(float(cv_score), 6),
-        metrics=holdout_metrics(holdout.problem_type, holdout.y, pred), fit_seconds=round(fit_seconds, 3),
-        predict_ms_per_row=ms, feature_importance=[],
-        plots=plot_data(holdout.problem_type, holdout.y, pred, holdout.classes), is_ensemble=is_ensemble, model=model,
-        cv_std=fold_std(fold_scores), cv_fold_scores=list(fold_scores),
+        metrics=metrics, fit_seconds=round(fit_seconds, 3), predict_ms_per_row=ms, feature_importance=[],
+        plots=plots, is_ensemble=is_ensemble, model=model, cv_std=fold_std(fold_scores),
+        cv_fold_scores=list(fold_scores),
     )

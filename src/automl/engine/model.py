@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from automl.engine.calibrate import Calibration
 from automl.engine.candidates import compile_fitted
 from automl.engine.fastpath import FastModel, compile_verified, synthetic_rows
 from automl.engine.kinds import coerce_frame
@@ -24,9 +25,16 @@ class FittedModel:
     `compile_fast` adds a verified compiled form of the same members (engine/fastpath/, each final
     model compiled by its candidate family) that `predict`/`predict_proba` use when present;
     `predict_raw` always runs the pipelines themselves.
+
+    `calibration` (engine/calibrate.py) maps the members' probabilities to the served ones on every path (the
+    fast path is verified against the members before it); `threshold`, for binary, is the least P(positive)
+    `predict` labels positive. Both were chosen on out-of-fold predictions; None: the members' argmax.
     """
 
-    fast: FastModel | None = None  # class default: artifacts pickled before the fast path have none
+    # class defaults: artifacts pickled before the fast path, or before calibration, have none
+    fast: FastModel | None = None
+    calibration: Calibration | None = None
+    threshold: float | None = None
 
     def __init__(
         self, *, algorithm: str, problem_type: str, classes: np.ndarray | None, kinds: dict[str, str],
@@ -52,7 +60,14 @@ class FittedModel:
         return pd.DataFrame([df]) if isinstance(df, dict) else pd.DataFrame(df)
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
-        """Internal form on an already-coerced frame: (n, K) probabilities or regression values.
+        """Internal form on an already-coerced frame: (n, K) (calibrated) probabilities or regression values."""
+        return self._calibrated(self._members_raw(X))
+
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
+        return raw if self.calibration is None else self.calibration.apply(raw)
+
+    def _members_raw(self, X: pd.DataFrame) -> np.ndarray:
+        """The members' weighted output, before calibration.
 
         Members that share a fitted preprocessor (a refitted ensemble) transform the input once.
         """
@@ -81,17 +96,20 @@ class FittedModel:
         return state
 
     def _regular_raw(self, df: pd.DataFrame) -> np.ndarray:
-        return self.predict_raw(coerce_frame(df, self.kinds))
+        """What the fast path is verified against: the members, uncalibrated (both get the same calibration)."""
+        return self._members_raw(coerce_frame(df, self.kinds))
 
     def _raw_from_input(self, df: Any) -> tuple[np.ndarray, pd.Index]:
         df = self._as_frame(df)
         raw = self.fast.predict_raw(df) if self.fast is not None else self._regular_raw(df)
-        return raw, df.index
+        return self._calibrated(raw), df.index
 
     def predict(self, df: Any) -> np.ndarray:
         raw, _ = self._raw_from_input(df)
         if self.classes_ is None:
             return raw
+        if self.threshold is not None and self.n_classes == 2:
+            return self.classes_[(raw[:, 1] >= self.threshold).astype(int)]
         return self.classes_[raw.argmax(axis=1)]
 
     def predict_proba(self, df: Any) -> pd.DataFrame:
@@ -106,7 +124,7 @@ class FittedModel:
         prediction). See engine/shapley.py for the spaces and how encoded columns are summed back."""
         X = coerce_frame(self._as_frame(df), self.kinds)
         return explain_members(X, self.members, columns=list(self.feature_names_in_), labels=self.classes_,
-                               classes=None if classes is None else list(classes))
+                               classes=None if classes is None else list(classes), calibration=self.calibration)
 
     def __repr__(self) -> str:
         return f"FittedModel({self.algorithm!r}, {self.problem_type!r}, members={len(self.members)})"

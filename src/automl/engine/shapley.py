@@ -13,6 +13,10 @@ sum stays exact:
   columns in proportion to |v_j|, so the sum is exact; the base is softmax(b)_c. With two classes and one margin
   this is the binary rule.
 A bag of fold models and an ensemble are weighted sums of their members' explanations (the weights sum to 1).
+A calibrated model (engine/calibrate.py) serves q = g(p), p the members' probability of the explained class and g
+the calibration as a map of that one probability on the row (the other classes keeping their shares): the base
+becomes g(base) and each contribution is scaled by (q - g(base)) / (p - base), the binary rule above with g for
+sigmoid, so the sum stays exact.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
+from automl.engine.calibrate import Calibration
 from automl.engine.errors import EngineError
 from automl.engine.fastpath.transforms import encoder_widths
 from automl.engine.largeprep import LargePreprocessor
@@ -82,17 +87,22 @@ def _step_owners(step: Any, owners: np.ndarray) -> np.ndarray:
     raise EngineError(f"cannot attribute the outputs of {type(step).__name__} to its input columns")
 
 
-def _part_owners(trans: Any, columns: list[str], width: int) -> list[str]:
+def _part_owners(trans: Any, columns: list[str], width: int) -> list[tuple[str, ...]]:
+    """The source columns of each output of one part: one each, or several for a part that says so itself
+    (`output_sources`, e.g. features.GeneratedFeatures: a pair of columns' sum comes from both)."""
+    if hasattr(trans, "output_sources"):
+        return trans.output_sources(columns)
     if len(columns) == 1:  # every output of a one-column part (TF-IDF, its SVD, ...) is that column's
-        return columns * width
+        return [(columns[0],)] * width
     owners = np.asarray(columns, dtype=object)
     for step in ([s for _, s in trans.steps] if isinstance(trans, Pipeline) else [trans]):
         owners = _step_owners(step, owners)
-    return list(owners)
+    return [(o,) for o in owners]
 
 
 def source_map(ct: ColumnTransformer, columns: Sequence[str]) -> np.ndarray:
-    """(encoded columns, input columns) 0/1 matrix: which input column each encoded column comes from."""
+    """(encoded columns, input columns) matrix: which input columns each encoded column comes from, its row
+    split equally between them (rows sum to 1, so the contributions still sum to the prediction)."""
     if not isinstance(ct, ColumnTransformer):
         raise EngineError(f"cannot attribute the outputs of {type(ct).__name__} to the input columns")
     if ct in _maps:
@@ -107,7 +117,9 @@ def source_map(ct: ColumnTransformer, columns: Sequence[str]) -> np.ndarray:
         owners = _part_owners(trans, list(cols), part.stop - part.start)
         if len(owners) != part.stop - part.start:
             raise EngineError(f"the outputs of {name!r} do not match its fitted encoders")
-        out[np.arange(part.start, part.stop), [index[o] for o in owners]] = 1.0
+        for row, sources in zip(range(part.start, part.stop), owners, strict=True):
+            for source in sources:
+                out[row, index[source]] += 1.0 / len(sources)
     _maps[ct] = out
     return out
 
@@ -158,6 +170,18 @@ def _in_class(raw: RawShap, values: np.ndarray, positions: np.ndarray) -> tuple[
     return base, out
 
 
+def _calibrated(base: np.ndarray, values: np.ndarray, proba: np.ndarray, target: np.ndarray,
+                calibration: Calibration) -> tuple[np.ndarray, np.ndarray]:
+    """The explanation of the members' probabilities `proba` (n, K) of class `target`, in calibrated units."""
+    rows = np.arange(len(base))
+    s = values.sum(axis=1)
+    start = calibration.explained(proba, target, base)
+    end = calibration.apply(proba)[rows, target]
+    small = np.abs(s) < _TINY
+    values = values * np.where(small, 1.0, (end - start) / np.where(small, 1.0, s))[:, None]
+    return end - values.sum(axis=1), values  # the base is g(base) but for rounding: the sum is exact
+
+
 # ---- the model ----
 
 def _explained(labels: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
@@ -174,22 +198,23 @@ def _explained(labels: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
 
 def explain_members(
     X: pd.DataFrame, members: Sequence[tuple[Pipeline, float]], *, columns: list[str], labels: np.ndarray | None,
-    classes: Sequence[Any] | None = None,
+    classes: Sequence[Any] | None = None, calibration: Calibration | None = None,
 ) -> Explanation:
-    """Explain the weighted `members` on the coerced frame `X` (see `FittedModel.explain`)."""
+    """Explain the weighted `members` on the coerced frame `X` (see `FittedModel.explain`), in the units of
+    `calibration`'s output when given."""
     transformed: dict[int, Any] = {}
     for pipe, _ in members:
         transformed.setdefault(id(pipe[0]), pipe[0].transform(X))
     n_classes = 0 if labels is None else len(labels)
-    target = None
+    target, proba = None, np.zeros((len(X), n_classes))
     if labels is not None:
         if classes is not None and len(classes) != len(X):
             raise EngineError(f"{len(classes)} classes given for {len(X)} rows")
-        if classes is None:
-            proba = sum(w * predict_internal(p[-1], transformed[id(p[0])], n_classes) for p, w in members)
-            target = np.asarray(proba).argmax(axis=1)
-        else:
-            target = _explained(labels, classes)
+        if classes is None or calibration is not None:
+            proba = np.asarray(sum(w * predict_internal(p[-1], transformed[id(p[0])], n_classes)
+                                   for p, w in members))
+        served = proba if calibration is None else calibration.apply(proba)  # the most probable as served
+        target = served.argmax(axis=1) if classes is None else _explained(labels, classes)
     base, values = np.zeros(len(X)), np.zeros((len(X), len(columns)))
     for pipe, weight in members:
         raw = raw_shap(pipe[-1], transformed[id(pipe[0])])
@@ -202,6 +227,8 @@ def explain_members(
             own[np.asarray(pipe[-1].classes_, dtype=int)] = np.arange(len(pipe[-1].classes_))
             b, v = _in_class(raw, mapped, own[target])
         base, values = base + weight * b, values + weight * v
+    if calibration is not None and target is not None:
+        base, values = _calibrated(base, values, proba, target, calibration)
     return Explanation(columns=list(columns), base=base, values=values,
                        space="prediction" if labels is None else "probability",
                        explained=None if labels is None or target is None else labels[target])

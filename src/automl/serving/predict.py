@@ -18,8 +18,11 @@ def outputs(
     Classifiers run their members once: the labels are the argmax of the same probabilities, exactly
     as `FittedModel.predict` computes them. With a `threshold` (binary models), the label is the positive
     class, the second of `classes_`, iff its probability is at least the threshold; probabilities are unchanged.
+    A deploy-time `threshold` overrides the one the model chose in training (`model.threshold`, engine/calibrate.py;
+    artifacts from before it have none), which applies when it is None.
     """
     classes = getattr(model, "classes_", None)
+    threshold = getattr(model, "threshold", None) if threshold is None else threshold
     if classes is None or (not probabilities and threshold is None):
         return np.asarray(model.predict(frame)), None
     proba = model.predict_proba(frame)

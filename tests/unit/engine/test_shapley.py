@@ -3,14 +3,17 @@ the uploaded columns, with encoded columns summed back to the column each came f
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.isotonic import IsotonicRegression
 from sklearn.pipeline import Pipeline
 
 from automl.engine import EngineError, FittedModel
+from automl.engine.calibrate import Calibration
 from automl.engine.candidates import REGISTRY, TaskContext
 from automl.engine.dataprep import prepare
 from automl.engine.kinds import coerce_frame
@@ -200,3 +203,32 @@ def test_a_large_data_model_is_explained(frame: pd.DataFrame) -> None:
     assert e.columns == list(kinds)
     np.testing.assert_allclose(e.base + e.values.sum(axis=1), _output(model, rows, e.explained), atol=1e-6)
     assert np.abs(e.values[:, 1]).sum() > 0  # the datetime's five parts land on `when`
+
+
+def _isotonic() -> Calibration:
+    p = np.linspace(0, 1, 400)
+    return Calibration("isotonic", isotonic=IsotonicRegression(out_of_bounds="clip").fit(p, np.sqrt(p) > 0.6))
+
+
+@pytest.mark.parametrize(("target", "families", "calibration"), [
+    ("label", ("lightgbm",), Calibration("temperature", temperature=1.8)),  # margins, binary
+    ("label", ("random_forest", "linear"), _isotonic()),  # probabilities and margins, isotonic steps
+    ("three", ("xgboost", "extra_trees"), Calibration("temperature", temperature=0.6)),  # softmax path
+])
+def test_a_calibrated_model_explains_what_it_serves(frame: pd.DataFrame, target: str, families: tuple[str, ...],
+                                                    calibration: Calibration) -> None:
+    model, X = fitted(frame, target, families)
+    calibrated = copy.copy(model)
+    calibrated.calibration = calibration
+    rows = _rows(X)
+    _check_sums(calibrated, rows)  # base + sum = the served, calibrated probability of the explained class
+    served = calibrated.predict_proba(rows).to_numpy()
+    assert not np.allclose(served, model.predict_proba(rows).to_numpy())
+    e, plain = calibrated.explain(rows), model.explain(rows)
+    np.testing.assert_array_equal(e.explained, calibrated.classes_[served.argmax(axis=1)])
+    assert not np.allclose(e.values, plain.values)
+    other = np.where(e.explained == calibrated.classes_[0], calibrated.classes_[1], calibrated.classes_[0])
+    chosen = calibrated.explain(rows, classes=other)
+    position = {c: i for i, c in enumerate(calibrated.classes_)}
+    np.testing.assert_allclose(chosen.base + chosen.values.sum(axis=1),
+                               served[np.arange(len(rows)), [position[c] for c in other]], atol=1e-6)
