@@ -1,4 +1,4 @@
-"""Budgeted search: a portfolio of strong defaults ordered by value/cost, then Optuna TPE on the best families.
+"""Budgeted search: the zero-shot portfolio (portfolio.py) in its order, then Optuna TPE on the best families.
 
 Candidates run through an executor (threads here, or tasks on a Dask cluster) and overlap: whenever fewer
 fold tasks are pending than the executor has slots, the next candidate's folds are submitted, so a free core
@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from automl.engine.candidates import REGISTRY, Candidate, Params, TaskContext
 from automl.engine.executor import Executor
+from automl.engine.portfolio import kind_of, portfolio
 from automl.engine.preprocess import ColumnPlan
 from automl.engine.task import Metric
 from automl.engine.validation import CVRun, Fold, fold_scores
@@ -28,11 +29,6 @@ from automl.engine.validation import CVRun, Fold, fold_scores
 log = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-# (family, index into its portfolio), best value per second first (AutoGluon zero-shot style)
-PORTFOLIO: tuple[tuple[str, int], ...] = (
-    ("lightgbm", 0), ("ridge", 0), ("linear", 0), ("extra_trees", 0), ("catboost", 0), ("xgboost", 0),
-    ("lightgbm", 1), ("random_forest", 0), ("hist_gradient_boosting", 0), ("lightgbm", 2), ("gradient_boosting", 0),
-)
 N_TUNED_FAMILIES = 2
 POLL_S = 0.25  # how often a wait for fold tasks looks at the stop flag and the budget
 
@@ -67,10 +63,13 @@ class Search:
     errors: list[str] = field(default_factory=list)
     _fold_seconds: dict[str, list[float]] = field(default_factory=dict)  # observed seconds per fold, by family
     _counters: dict[str, int] = field(default_factory=dict)
-    _portfolio: list[tuple[str, int]] = field(default_factory=lambda: list(PORTFOLIO))
+    _portfolio: list[tuple[str, Params]] = field(default_factory=list)
     _studies: dict[str, optuna.Study] = field(default_factory=dict)
     _tuned: int = 0  # tuning trials asked, to cycle through the best families
     _failures: int = 0  # tuning trials in a row that were skipped or failed
+
+    def __post_init__(self) -> None:
+        self._portfolio = list(portfolio(kind_of(self.ctx)))
 
     def remaining(self) -> float:
         return self.deadline() - time.monotonic()
@@ -106,10 +105,9 @@ class Search:
     def _propose(self) -> tuple[Candidate, Params, optuna.Trial | None] | None:
         """The next portfolio configuration, then tuning trials; None when there is nothing to start now."""
         while self._portfolio:
-            family, i = self._portfolio.pop(0)
-            configs = REGISTRY[family].portfolio(self.ctx)
-            if i < len(configs) and self._affordable(REGISTRY[family]):
-                return REGISTRY[family], configs[i], None
+            family, params = self._portfolio.pop(0)
+            if self._affordable(REGISTRY[family]):
+                return REGISTRY[family], dict(params), None
         families = self._best_families()
         if not families or self._failures >= 3 * len(families):
             return None  # with candidates still running, their results may yet name families to tune

@@ -57,7 +57,9 @@ class _Forest(Candidate):
         extra: Params = {"class_weight": "balanced_subsample"} if ctx.is_classification and ctx.balanced else {}
         if ctx.n_rows > MAX_TREE_ROWS:  # single-threaded trees on 400k rows took 0.8 s each
             extra |= {"bootstrap": True, "max_samples": MAX_TREE_ROWS}
-        return cls(**params, **extra, n_jobs=1, random_state=ctx.seed)
+        # a portfolio configuration was chosen on smaller tables: the floor holds whatever it says
+        leaf = max(int(params.get("min_samples_leaf", 1)), leaf_floor(ctx.n_rows))
+        return cls(**{**params, "min_samples_leaf": leaf}, **extra, n_jobs=1, random_state=ctx.seed)
 
     def fit(
         self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray, deadline: float

@@ -1,0 +1,83 @@
+"""The zero-shot portfolio: the committed file is what its script selects, every entry builds, the search
+tries them in order."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl.engine.candidates import REGISTRY, TaskContext
+from automl.engine.executor import LocalExecutor
+from automl.engine.portfolio import KINDS, PORTFOLIO_FILE, portfolio
+from automl.engine.preprocess import ColumnPlan
+from automl.engine.search import Search
+from automl.engine.task import METRICS
+from automl.engine.validation import cv_folds, fit_fold
+
+BENCH = Path(__file__).resolve().parents[3] / "bench"
+
+
+def _ctx(kind: str) -> TaskContext:
+    if kind == "classification":
+        return TaskContext(problem_type="multiclass", n_classes=3, n_rows=800, n_features=4)
+    return TaskContext(problem_type="regression", n_classes=0, n_rows=800, n_features=4)
+
+
+def test_the_committed_portfolio_is_what_the_script_selects_from_the_committed_scores() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import portfolio as script  # bench/portfolio.py
+    finally:
+        sys.path.remove(str(BENCH))
+    results = json.loads(script.RESULTS.read_text())
+    written = json.loads(PORTFOLIO_FILE.read_text())["portfolios"]
+    for kind in KINDS:
+        selected = [script.config_id(e["family"], e["params"]) for e in written[kind]]
+        assert selected == script.select(results, kind)
+        assert len(selected) >= 5
+
+
+def _table(kind: str, n: int = 150) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    y = (X["a"] > 0).astype(int).to_numpy() + (X["b"] > 1) if kind == "classification" else X["a"].to_numpy()
+    return X, np.asarray(y)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_entry_is_a_registered_family_that_fits_with_its_params(kind: str) -> None:
+    entries = portfolio(kind)
+    assert len(entries) >= 5, "a short portfolio leaves the search to tuning alone"
+    assert len({family for family, _ in entries}) >= 3
+    X, y = _table(kind)
+    ctx, plan = _ctx(kind), ColumnPlan.from_kinds(X, {"a": "numeric", "b": "numeric"})
+    fold = cv_folds(y, problem_type=ctx.problem_type, n_folds=3, seed=0)[0]
+    for family, params in entries:
+        res = fit_fold(REGISTRY[family], dict(params), ctx, plan, X, y, fold, index=0, deadline_at=time.time() + 60)
+        assert np.isfinite(res.val_pred).all(), (family, params)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_search_proposes_the_portfolio_in_its_order_before_tuning(kind: str) -> None:
+    X, y = _table(kind)
+    ctx = _ctx(kind)
+    problem = ctx.problem_type
+    search = Search(
+        ctx=ctx, plan=ColumnPlan.from_kinds(X, {"a": "numeric", "b": "numeric"}), X=X, y=y,
+        folds=cv_folds(y, problem_type=problem, n_folds=3, seed=0),
+        metric=METRICS["log_loss" if kind == "classification" else "rmse"],
+        deadline=lambda: time.monotonic() + 100, on_finished=lambda f: None, should_stop=lambda: False,
+        executor=LocalExecutor(1),
+    )
+    proposed = []
+    while (proposal := search._propose()) is not None:
+        cand, params, trial = proposal
+        assert trial is None  # nothing finished yet: no tuning
+        proposed.append((cand.name, params))
+    assert proposed == [(f, dict(p)) for f, p in portfolio(kind)]
