@@ -172,8 +172,8 @@ def deploy(
 ) -> TrainedModel:
     """Turn on the requested targets (both when neither is named); the artifact is checked first.
 
-    `threshold` (binary models) is saved with the deployment: a number in (0, 1), None for the most probable
-    class, `...` to keep it; it is set before the model is loaded, so the cache entry carries it."""
+    `threshold` (binary models) is saved with the deployment: a number in (0, 1), None for the model's own
+    rule (the threshold the engine chose out of fold, else the most probable class), `...` to keep it; it is set before the model is loaded, so the cache entry carries it."""
     model = get_model(session, model_id)
     retuned = threshold is not ...
     if retuned:
@@ -210,7 +210,7 @@ def _set_threshold(session: Session, model: TrainedModel, threshold: float | Non
     if threshold is not None and not 0 < threshold < 1:
         raise Unprocessable("the threshold must be between 0 and 1 (exclusive)")
     model.threshold = threshold
-    shown = "the most probable class" if threshold is None else f"P({_positive(model)}) >= {threshold:g}"
+    shown = "the model's own rule" if threshold is None else f"P({_positive(model)}) >= {threshold:g}"
     audit.record(session, by, "model.threshold", f"model {model.id}: {shown}")
 
 

@@ -209,7 +209,7 @@
     }
     function showSaved(value) {
       saved.textContent = value === null || value === ""
-        ? "No threshold saved: the most probable class is predicted."
+        ? "No threshold saved: the model's own rule decides (its out-of-fold threshold, else the most probable class)."
         : `Saved with the deployment: ${positive} when P(${positive}) ≥ ${Number(value)}.`;
     }
     for (const input of [slider, costFp, costFn]) input.addEventListener("input", update);
