@@ -246,7 +246,7 @@ def compare(budget: float) -> None:
             row[order], row[f"{order}_wall"] = score(metric, y, pred), wall
         print(row, flush=True)
         rows.append(row)
-    write_section(compare_table(rows, budget), start=START, end=END, heading="## Zero-shot portfolio")
+    write_section(compare_table(rows, budget), start=START, end=END, heading="Zero-shot portfolio (bench/portfolio.py)")
 
 
 def compare_table(rows: list[dict], budget: float) -> str:
