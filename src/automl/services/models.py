@@ -173,7 +173,8 @@ def deploy(
     """Turn on the requested targets (both when neither is named); the artifact is checked first.
 
     `threshold` (binary models) is saved with the deployment: a number in (0, 1), None for the model's own
-    rule (the threshold the engine chose out of fold, else the most probable class), `...` to keep it; it is set before the model is loaded, so the cache entry carries it."""
+    rule (the threshold the engine chose out of fold, else the most probable class), `...` to keep it; it is set
+    before the model is loaded, so the cache entry carries it."""
     model = get_model(session, model_id)
     retuned = threshold is not ...
     if retuned:
