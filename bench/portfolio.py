@@ -72,6 +72,9 @@ MAX_SIZE = 14  # configurations in a portfolio; after them the search tunes
 # of each table (geometric mean over the tables). Without the rule a depth-2 XGBoost came first and took 10 of
 # 30 s on Tuna (13.7k rows, 5 classes).
 FAST_FIRST = 2.0
+# a portfolio configuration must also serve at batch speed: boosting at a rate under this grows hundreds of trees
+# more (an ensemble of LightGBMs at 0.011 and 0.024 scored 22k rows/s against >100k); tuning may still go lower
+MIN_RATE = 0.03
 START, END = "<!-- portfolio:start -->", "<!-- portfolio:end -->"
 # the order the engine used before the portfolio was learned: (family, index into its hand-set defaults)
 HAND_SET = (
@@ -170,7 +173,8 @@ def select(results: dict[str, dict[str, dict[str, float]]], kind: str) -> list[s
     """Greedy: the configuration that most lowers the mean best rank over the tables of `kind`."""
     per_table = {t: r for t, r in results.items() if r and next(iter(r.values()))["kind"] == kind
                  and t in {f"{n}:{c}" for n, c in tables(META)}}
-    configs = sorted(set.intersection(*(set(r) for r in per_table.values())))
+    configs = sorted(c for c in set.intersection(*(set(r) for r in per_table.values()))
+                     if json.loads(c.split(" ", 1)[1]).get("learning_rate", 1.0) >= MIN_RATE)
     ranks = np.array([rankdata([r[c]["loss"] for c in configs]) for r in per_table.values()])  # tables x configs
     seconds = np.array([[r[c]["seconds"] for c in configs] for r in per_table.values()])  # tables x configs
     linear = np.array([REGISTRY[c.split(" ", 1)[0]].style == "linear" for c in configs])
