@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from automl.engine.calibrate import choose, labels
 from automl.engine.candidates import TaskContext
 from automl.engine.dataprep import IMBALANCE_SHARE, PreparedData, prepare
-from automl.engine.ensemble import ensemble_selection, prune_for_speed
+from automl.engine.ensemble import ensemble_pool, ensemble_selection, prune_for_speed
 from automl.engine.errors import EngineError
 from automl.engine.evaluate import TIMING_ROWS, model_result
 from automl.engine.executor import Executor, LocalExecutor
@@ -26,12 +25,11 @@ from automl.engine.preprocess import ColumnPlan
 from automl.engine.refit import Served, choose_served, member_seconds, refit_members, refit_seconds, refit_summary
 from automl.engine.results import FitResult, ModelResult
 from automl.engine.search import Finished, Search
-from automl.engine.task import Metric, leaderboard_key
+from automl.engine.stacking import Stack, StackFit, check, fit_stack
+from automl.engine.task import leaderboard_key
 from automl.engine.validation import fold_scores, predict_internal
 
 log = logging.getLogger(__name__)
-ENSEMBLE_SIZE = 10  # candidates offered to ensemble selection
-PER_FAMILY = 3  # of which at most this many from one family: tuned near-duplicates fit the OOF noise
 # share of the budget left after the refit (the end reserve's 0.1·T): timing, importance and saving the
 # artifact, which for a member serving its bag is k models
 REFIT_TAIL = 0.1
@@ -43,11 +41,13 @@ class Budget:
     total: float
     ensemble_predict_s: float = 0.0  # measured: what predicting with the likely ensemble members costs
     refit_s: float = 0.0  # expected: refitting the likely ensemble members once
+    stack_s: float = 0.0  # expected: fitting the stacking layer's k folds
 
     @property
     def end_reserve(self) -> float:
         """Ensemble selection, its refit, timing and importance; kept out of the search."""
-        return min(0.3 * self.total, 1.0 + 0.1 * self.total + 3 * self.ensemble_predict_s + self.refit_s)
+        return min(0.3 * self.total,
+                   1.0 + 0.1 * self.total + 3 * self.ensemble_predict_s + self.refit_s + self.stack_s)
 
     @property
     def search_deadline(self) -> float:
@@ -66,11 +66,13 @@ class AutoML:
         self, time_budget_s: float = 60, metric: str = "auto", problem_type: str = "auto", n_jobs: int = 2,
         seed: int = 0, on_progress: Callable[[str, float, str], None] | None = None,
         on_model: Callable[[ModelResult], None] | None = None, should_stop: Callable[[], bool] | None = None,
-        executor: Executor | None = None, holdout: HoldoutChoice = "auto",
+        executor: Executor | None = None, holdout: HoldoutChoice = "auto", stacking: bool = True,
     ) -> None:
         """`executor` runs the fold fits (e.g. a DaskExecutor on a cluster); default `n_jobs` local threads.
-        `holdout`: "auto", "none" or a fraction in (0, 0.5) held out for the reported figures (holdout.py)."""
+        `holdout`: "auto", "none" or a fraction in (0, 0.5) held out for the reported figures (holdout.py).
+        `stacking`: try a second layer on the ensemble (stacking.py), kept only when its check says so."""
         self.holdout = check_holdout(holdout)
+        self.stacking = stacking
         self.time_budget_s = float(time_budget_s)
         self.metric = metric
         self.problem_type = problem_type
@@ -133,6 +135,7 @@ class AutoML:
             "dropped_columns": data.dropped_columns, "n_models": len(leaderboard),
             "warnings": data.warnings + [f"Candidate failed: {e}" for e in search.errors],
             "elapsed_s": round(budget.elapsed(), 2), "stopped_early": bool(self.should_stop()),
+            "stacking": run.stacking,
         }
         self._progress("finalizing", 1.0, f"Done: best model {best.key}")
         return FitResult(
@@ -163,20 +166,6 @@ def _task_context(data: PreparedData, X: pd.DataFrame, y: np.ndarray, *, n_folds
     )
 
 
-def ensemble_pool(finished: list[Finished], metric: Metric) -> list[Finished]:
-    """The best candidates, at most PER_FAMILY of each family, best first."""
-    taken: Counter[str] = Counter()
-    pool: list[Finished] = []
-    for f in sorted(finished, key=lambda f: metric.loss(f.cv_score)):
-        if len(pool) == ENSEMBLE_SIZE:
-            break
-        if taken[f.candidate.name] < PER_FAMILY:
-            taken[f.candidate.name] += 1
-            pool.append(f)
-    return pool
-
-
-
 @dataclass(frozen=True)
 class _RefitInputs:
     ctx: TaskContext
@@ -198,6 +187,9 @@ class _Run:
         self.members: dict[str, list[tuple[Finished, float]]] = {}  # each result's candidates and weights
         self.eval_pred: dict[str, np.ndarray] = {}  # each candidate's (bagged) prediction of the evaluation rows
         self.best_cv: float | None = None
+        self.stacks: dict[str, Stack] = {}
+        self.stacking: dict[str, Any] = {"adopted": False, "skipped": "no ensemble"}
+        self.stack_seconds = 0.0
 
     def _model(self, algorithm: str, members: list[tuple[Any, float]]) -> FittedModel:
         return FittedModel(
@@ -214,6 +206,9 @@ class _Run:
         self.budget.refit_s = refit_seconds(
             [r.fit_seconds for r in top], self.refit.n_folds, self.refit.ctx.n_jobs
         )
+        # the layer is a small LightGBM: as long as the quickest one searched, with room for more rounds
+        boosters = [r.fit_seconds for r in self.results if r.algorithm == "lightgbm"]
+        self.budget.stack_s = 1.5 * min(boosters or [r.fit_seconds for r in top])
         if self.automl.on_model is not None:
             self.automl.on_model(result)
         self.automl._progress(
@@ -262,6 +257,8 @@ class _Run:
         def fold_model(i: int) -> FittedModel:  # serving as the explained model does
             model = self._model(result.algorithm, [(f.pipelines[i], w) for f, w in members])
             model.calibration, model.threshold = result.model.calibration, result.model.threshold
+            if result.key in self.stacks:
+                model.stack = Stack([self.stacks[result.key].pipelines[i]], self.n_classes)
             return model
 
         cost = {r.key: r.predict_ms_per_row for r in self.results} | {result.key: result.predict_ms_per_row}
@@ -280,26 +277,62 @@ class _Run:
         cost = {res.key: res.predict_ms_per_row for res in self.results}
         weights, score = prune_for_speed([f.oof for f in top], r.y, metric, weights, [cost[f.key] for f in top])
         chosen = [(f, w) for f, w in zip(top, weights, strict=True) if w > 0]
+        oof = np.asarray(sum(w * f.oof for f, w in chosen))
+        stacked = self._fit_stack(oof)  # before the refit: it takes from the refit's time, not the tail's
         params: dict[str, Any] = {"weights": {f.key: round(float(w), 4) for f, w in chosen}}
         served = self._serve(chosen, cost)
         params["served"] = {f.key: m.card for (f, _), m in zip(chosen, served, strict=True)}
         params["refit"] = refit_summary(served)
-        model = self._model("weighted_ensemble", [
-            (p, w / len(m.pipelines)) for m, (_, w) in zip(served, chosen, strict=True) for p in m.pipelines
-        ])
-        oof = np.asarray(sum(w * f.oof for f, w in chosen))
+        members = [(p, w / len(m.pipelines)) for m, (_, w) in zip(served, chosen, strict=True) for p in m.pipelines]
+        eval_raw = self._ensemble_pred(chosen, served, oof)
+        fit_seconds = time.monotonic() - start + sum(f.fit_seconds for f, _ in chosen)
         self.members["ensemble"] = chosen
-        figures = self._calibrate(model, oof, self._ensemble_pred(chosen, served, oof), score,
-                                  fold_scores(metric, r.y, oof, self.split.folds))
-        result = model_result(
-            key="ensemble", algorithm="weighted_ensemble", params={**params, **figures.pop("params")},
-            fit_seconds=time.monotonic() - start + sum(f.fit_seconds for f, _ in chosen),
-            model=model, holdout=self.split.rows, is_ensemble=True, **figures,
-        )
-        result.feature_importance = self.importance(
-            result, chosen, seconds=0.6 * (self.budget.deadline - time.monotonic()), required=True
-        )
+        result = self._combined("ensemble", "weighted_ensemble", members, params, oof, eval_raw, fit_seconds)
+        if stacked is not None:
+            self.members["stack"], self.stacks["stack"] = chosen, stacked.stack
+            eval_stacked = stacked.oof if self.split.out_of_fold else stacked.stack.apply(eval_raw, self.split.rows.X)
+            self._combined("stack", "stacked_ensemble", members, {**params, "stacking": self.stacking},
+                           stacked.oof, eval_stacked, fit_seconds + self.stack_seconds, stack=stacked.stack,
+                           importance=True)
+        else:
+            result.feature_importance = self.importance(
+                result, chosen, seconds=0.6 * (self.budget.deadline - time.monotonic()), required=True)
+
+    def _combined(self, key: str, algorithm: str, members: list[tuple[Any, float]], params: dict[str, Any],
+                  oof: np.ndarray, eval_raw: np.ndarray, fit_seconds: float, *, stack: Stack | None = None,
+                  importance: bool = False) -> ModelResult:
+        """Publish the ensemble, or the stacked ensemble (the same served members with the layer on top)."""
+        model = self._model(algorithm, members)
+        model.stack = stack
+        metric, y, folds = self.data.metric, self.split.y, self.split.folds
+        figures = self._calibrate(model, oof, eval_raw, metric(y, oof), fold_scores(metric, y, oof, folds))
+        result = model_result(key=key, algorithm=algorithm, params={**params, **figures.pop("params")},
+                              fit_seconds=fit_seconds, model=model, holdout=self.split.rows, is_ensemble=True,
+                              **figures)
+        if importance:
+            result.feature_importance = self.importance(
+                result, self.members[key], seconds=0.6 * (self.budget.deadline - time.monotonic()), required=True)
         self._publish(result, stage="ensembling")
+        return result
+
+    def _fit_stack(self, oof: np.ndarray) -> StackFit | None:
+        """The second layer on the ensemble's OOF predictions, when its expected time fits and the held-out-fold
+        check keeps it (engine/stacking.py); `stacking` records what happened."""
+        r, metric = self.refit, self.data.metric
+        left = self.budget.deadline - REFIT_TAIL * self.budget.total - time.monotonic()
+        if not self.automl.stacking or self.budget.stack_s > 0.5 * left or self.automl.should_stop():
+            self.stacking = {"adopted": False, "skipped": "off" if not self.automl.stacking else "no time"}
+            return None
+        start = time.monotonic()
+        fitted = fit_stack(r.executor, r.X, r.y, oof, r.ctx, r.plan, self.split.folds,
+                           deadline_at=time.time() + min(3 * self.budget.stack_s, 0.5 * left))
+        self.stack_seconds = time.monotonic() - start
+        if fitted is None:
+            self.stacking = {"adopted": False, "skipped": "did not finish"}
+            return None
+        verdict = check(metric, r.y, oof, fitted.oof, self.split.folds)
+        self.stacking = verdict.card(fitted.rounds)
+        return fitted if verdict.adopted else None
 
     def _ensemble_pred(self, chosen: list[tuple[Finished, float]], served: list[Served], oof: np.ndarray,
                        ) -> np.ndarray:

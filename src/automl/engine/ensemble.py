@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from automl.engine.task import Metric
 
+if TYPE_CHECKING:
+    from automl.engine.search import Finished
+
 MAX_SELECTION_ROWS = 100_000  # rows the greedy rounds score on; the final score uses every row
 MIN_WEIGHT = 0.05  # members below this weight are dropped outright
+ENSEMBLE_SIZE = 10  # candidates offered to ensemble selection
+PER_FAMILY = 3  # of which at most this many from one family: tuned near-duplicates fit the OOF noise
 MIN_COST_SHARE = 0.25  # prune_for_speed only weighs members that cost at least this share of the ensemble
 
 
@@ -84,3 +92,16 @@ def prune_for_speed(
         if metric.loss(score(trial)) <= floor:
             weights = trial
     return weights / weights.sum(), score(weights)
+
+
+def ensemble_pool(finished: list[Finished], metric: Metric) -> list[Finished]:
+    """The best candidates, at most PER_FAMILY of each family, best first."""
+    taken: Counter[str] = Counter()
+    pool: list[Finished] = []
+    for f in sorted(finished, key=lambda f: metric.loss(f.cv_score)):
+        if len(pool) == ENSEMBLE_SIZE:
+            break
+        if taken[f.candidate.name] < PER_FAMILY:
+            taken[f.candidate.name] += 1
+            pool.append(f)
+    return pool

@@ -12,7 +12,8 @@ from automl.engine.calibrate import Calibration
 from automl.engine.candidates import compile_fitted
 from automl.engine.fastpath import FastModel, compile_verified, synthetic_rows
 from automl.engine.kinds import coerce_frame
-from automl.engine.shapley import Explanation, explain_members
+from automl.engine.shapley import Explanation, explain_members, explain_stacked
+from automl.engine.stacking import Stack
 from automl.engine.validation import predict_internal
 
 
@@ -29,12 +30,16 @@ class FittedModel:
     `calibration` (engine/calibrate.py) maps the members' probabilities to the served ones on every path (the
     fast path is verified against the members before it); `threshold`, for binary, is the least P(positive)
     `predict` labels positive. Both were chosen on out-of-fold predictions; None: the members' argmax.
+
+    `stack` (engine/stacking.py), for a stacked ensemble: boosters whose raw score is added to the members'
+    margin before calibration; it runs on the coerced frame, after the members' fast or regular path.
     """
 
     # class defaults: artifacts pickled before the fast path, or before calibration, have none
     fast: FastModel | None = None
     calibration: Calibration | None = None
     threshold: float | None = None
+    stack: Stack | None = None
 
     def __init__(
         self, *, algorithm: str, problem_type: str, classes: np.ndarray | None, kinds: dict[str, str],
@@ -61,7 +66,8 @@ class FittedModel:
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """Internal form on an already-coerced frame: (n, K) (calibrated) probabilities or regression values."""
-        return self._calibrated(self._members_raw(X))
+        raw = self._members_raw(X)
+        return self._calibrated(raw if self.stack is None else self.stack.apply(raw, X))
 
     def _calibrated(self, raw: np.ndarray) -> np.ndarray:
         return raw if self.calibration is None else self.calibration.apply(raw)
@@ -101,7 +107,11 @@ class FittedModel:
 
     def _raw_from_input(self, df: Any) -> tuple[np.ndarray, pd.Index]:
         df = self._as_frame(df)
-        raw = self.fast.predict_raw(df) if self.fast is not None else self._regular_raw(df)
+        if self.stack is None:
+            raw = self.fast.predict_raw(df) if self.fast is not None else self._regular_raw(df)
+        else:
+            X = coerce_frame(df, self.kinds)
+            raw = self.stack.apply(self.fast.predict_raw(df) if self.fast is not None else self._members_raw(X), X)
         return self._calibrated(raw), df.index
 
     def predict(self, df: Any) -> np.ndarray:
@@ -123,8 +133,11 @@ class FittedModel:
         probability of the explained class: `classes`, one label per row, or each row's most probable; or the
         prediction). See engine/shapley.py for the spaces and how encoded columns are summed back."""
         X = coerce_frame(self._as_frame(df), self.kinds)
-        return explain_members(X, self.members, columns=list(self.feature_names_in_), labels=self.classes_,
-                               classes=None if classes is None else list(classes), calibration=self.calibration)
+        kwargs = {"columns": list(self.feature_names_in_), "labels": self.classes_,
+                  "classes": None if classes is None else list(classes), "calibration": self.calibration}
+        if self.stack is not None:
+            return explain_stacked(X, self.members, self.stack, **kwargs)
+        return explain_members(X, self.members, **kwargs)
 
     def __repr__(self) -> str:
         return f"FittedModel({self.algorithm!r}, {self.problem_type!r}, members={len(self.members)})"

@@ -40,6 +40,7 @@ from automl.engine.fastpath.transforms import encoder_widths
 from automl.engine.largeprep import LargePreprocessor
 from automl.engine.preprocess import DATETIME_PARTS, ClipToRange, ToCategory, datetime_parts
 from automl.engine.shapley_families import RawShap, raw_shap
+from automl.engine.stacking import EPS, Stack, to_margin
 from automl.engine.validation import predict_internal
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(16)
@@ -196,39 +197,110 @@ def _explained(labels: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
     return np.asarray(out, dtype=np.intp)
 
 
+def _member_parts(X: pd.DataFrame, members: Sequence[tuple[Pipeline, float]], columns: list[str],
+                  n_classes: int) -> tuple[list[tuple[float, RawShap, np.ndarray, np.ndarray]], np.ndarray]:
+    """Each member's weight, SHAP values mapped to the input columns (n, outputs, columns) and the position of
+    each class in its own `classes_` (-1: never seen); and the members' weighted output (n, K)."""
+    transformed: dict[int, Any] = {}
+    for pipe, _ in members:
+        transformed.setdefault(id(pipe[0]), pipe[0].transform(X))
+    parts, proba = [], np.zeros((len(X), n_classes))
+    for pipe, weight in members:
+        Xt = transformed[id(pipe[0])]
+        raw = raw_shap(pipe[-1], Xt)
+        mapping = source_map(pipe[0], columns)
+        mapped = np.stack([np.asarray(v @ mapping) for v in raw.values], axis=1)
+        own = np.full(n_classes, -1, dtype=np.intp)
+        if n_classes:
+            own[np.asarray(pipe[-1].classes_, dtype=int)] = np.arange(len(pipe[-1].classes_))
+            proba = proba + weight * predict_internal(pipe[-1], Xt, n_classes)
+        parts.append((weight, raw, mapped, own))
+    return parts, proba
+
+
+def _in_target(parts: list[tuple[float, RawShap, np.ndarray, np.ndarray]], target: np.ndarray | None,
+               n: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted members' base and values for class `target` per row (None: regression)."""
+    base, values = np.zeros(n), np.zeros((n, width))
+    for weight, raw, mapped, own in parts:
+        b, v = (raw.base[:, 0], mapped[:, 0]) if target is None else _in_class(raw, mapped, own[target])
+        base, values = base + weight * b, values + weight * v
+    return base, values
+
+
+def _targets(served: np.ndarray, labels: np.ndarray, classes: Sequence[Any] | None) -> np.ndarray:
+    if classes is None:
+        return served.argmax(axis=1)  # the most probable as served
+    if len(classes) != len(served):
+        raise EngineError(f"{len(classes)} classes given for {len(served)} rows")
+    return _explained(labels, classes)
+
+
 def explain_members(
     X: pd.DataFrame, members: Sequence[tuple[Pipeline, float]], *, columns: list[str], labels: np.ndarray | None,
     classes: Sequence[Any] | None = None, calibration: Calibration | None = None,
 ) -> Explanation:
     """Explain the weighted `members` on the coerced frame `X` (see `FittedModel.explain`), in the units of
     `calibration`'s output when given."""
-    transformed: dict[int, Any] = {}
-    for pipe, _ in members:
-        transformed.setdefault(id(pipe[0]), pipe[0].transform(X))
     n_classes = 0 if labels is None else len(labels)
-    target, proba = None, np.zeros((len(X), n_classes))
+    parts, proba = _member_parts(X, members, columns, n_classes)
+    target = None
     if labels is not None:
-        if classes is not None and len(classes) != len(X):
-            raise EngineError(f"{len(classes)} classes given for {len(X)} rows")
-        if classes is None or calibration is not None:
-            proba = np.asarray(sum(w * predict_internal(p[-1], transformed[id(p[0])], n_classes)
-                                   for p, w in members))
-        served = proba if calibration is None else calibration.apply(proba)  # the most probable as served
-        target = served.argmax(axis=1) if classes is None else _explained(labels, classes)
-    base, values = np.zeros(len(X)), np.zeros((len(X), len(columns)))
-    for pipe, weight in members:
-        raw = raw_shap(pipe[-1], transformed[id(pipe[0])])
-        mapping = source_map(pipe[0], columns)
-        mapped = np.stack([np.asarray(v @ mapping) for v in raw.values], axis=1)  # (n, outputs, columns)
-        if target is None:
-            b, v = raw.base[:, 0], mapped[:, 0]
-        else:
-            own = np.full(n_classes, -1, dtype=np.intp)  # explained class -> its position in this member
-            own[np.asarray(pipe[-1].classes_, dtype=int)] = np.arange(len(pipe[-1].classes_))
-            b, v = _in_class(raw, mapped, own[target])
-        base, values = base + weight * b, values + weight * v
+        target = _targets(proba if calibration is None else calibration.apply(proba), labels, classes)
+    base, values = _in_target(parts, target, len(X), len(columns))
     if calibration is not None and target is not None:
         base, values = _calibrated(base, values, proba, target, calibration)
     return Explanation(columns=list(columns), base=base, values=values,
                        space="prediction" if labels is None else "probability",
                        explained=None if labels is None or target is None else labels[target])
+
+
+def _rescaled(base: np.ndarray, values: np.ndarray, end: np.ndarray, link: Any, slope: Any,
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Contributions summing to `end` - base moved to link(end) - link(base) (the rescale rule; link's slope
+    at the base where they are tiny), with the base link(base)."""
+    s = values.sum(axis=1)
+    small = np.abs(s) < _TINY
+    factor = np.where(small, slope(base), (link(end) - link(base)) / np.where(small, 1.0, s))
+    return link(base), values * factor[:, None]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return to_margin(np.column_stack([1.0 - p, p]), 2)
+
+
+def explain_stacked(
+    X: pd.DataFrame, members: Sequence[tuple[Pipeline, float]], stack: Stack, *, columns: list[str],
+    labels: np.ndarray | None, classes: Sequence[Any] | None = None, calibration: Calibration | None = None,
+) -> Explanation:
+    """A stacked ensemble (engine/stacking.py): the ensemble's contributions moved into the layer's margins by
+    the rescale rule (so they sum to the ensemble's log-odds, log-probabilities or value), plus the layer's
+    boosters' own exact margin contributions, then the margin rules above: exact in the served units."""
+    n, width, n_classes = len(X), len(columns), 0 if labels is None else len(labels)
+    parts, proba = _member_parts(X, members, columns, n_classes)
+    layer = [_member_parts(X, [(p, 1.0 / len(stack.pipelines))], columns, 0)[0][0] for p in stack.pipelines]
+    layer_base = sum(w * raw.base for w, raw, _, _ in layer)  # (n, outputs)
+    layer_values = sum(w * mapped for w, _, mapped, _ in layer)  # (n, outputs, columns)
+    if labels is None:
+        base, values = _in_target(parts, None, n, width)
+        return Explanation(columns=list(columns), base=base + layer_base[:, 0], values=values + layer_values[:, 0],
+                           space="prediction", explained=None)
+    stacked = stack.apply(proba, X)
+    target = _targets(stacked if calibration is None else calibration.apply(stacked), labels, classes)
+    if n_classes == 2:
+        b, v = _in_target(parts, np.ones(n, dtype=np.intp), n, width)
+        b, v = _rescaled(b, v, proba[:, 1], _logit, lambda p: 1.0 / np.clip(p * (1.0 - p), EPS, None))
+        p_base, p_values = _binary(b + layer_base[:, 0], v + layer_values[:, 0])
+        sign = np.where(target == 1, 1.0, -1.0)
+        base, values = np.where(target == 1, p_base, 1.0 - p_base), p_values * sign[:, None]
+    else:
+        margins, contributions = np.zeros((n, n_classes)), np.zeros((n, n_classes, width))
+        for c in range(n_classes):
+            b, v = _in_target(parts, np.full(n, c, dtype=np.intp), n, width)
+            margins[:, c], contributions[:, c] = _rescaled(
+                b, v, proba[:, c], lambda p: np.log(np.clip(p, EPS, 1.0)), lambda p: 1.0 / np.clip(p, EPS, None))
+        base, values = _softmax_path(margins + layer_base, contributions + layer_values, target)
+    if calibration is not None:
+        base, values = _calibrated(base, values, stacked, target, calibration)
+    return Explanation(columns=list(columns), base=base, values=values, space="probability",
+                       explained=labels[target])

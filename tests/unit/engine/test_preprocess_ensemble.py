@@ -51,8 +51,8 @@ def test_ensemble_selection_prefers_good_models() -> None:
 
 
 def test_ensemble_pool_caps_each_family_and_keeps_the_best_first() -> None:
-    from automl.engine.automl import PER_FAMILY, ensemble_pool
     from automl.engine.candidates import REGISTRY
+    from automl.engine.ensemble import PER_FAMILY, ensemble_pool
     from automl.engine.search import Finished
 
     def finished(family: str, score: float) -> Finished:

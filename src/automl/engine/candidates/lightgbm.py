@@ -24,7 +24,7 @@ def eval_kwargs(X_val: Any, y_val: np.ndarray) -> dict[str, Any]:
     return {"eval_X": (X_val,), "eval_y": (y_val,)} if _EVAL_XY else {"eval_set": [(X_val, y_val)]}
 
 
-def _positional_names(X: Any) -> dict[str, Any]:
+def positional_names(X: Any) -> dict[str, Any]:
     """LightGBM refuses column names with JSON characters (`,:[]{}"`), which uploads may well have: it is
     given positional names instead, and its categorical columns by position."""
     if not isinstance(X, pd.DataFrame):
@@ -33,7 +33,7 @@ def _positional_names(X: Any) -> dict[str, Any]:
     return {"feature_name": [f"f{i}" for i in range(X.shape[1])], "categorical_feature": cats}
 
 
-def _deadline_callback(deadline: float) -> Any:
+def deadline_callback(deadline: float) -> Any:
     def callback(env: lgb.callback.CallbackEnv) -> None:
         if time.monotonic() > deadline:
             raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
@@ -81,12 +81,12 @@ class LightGBM(Candidate):
     def fit(
         self, est: BaseEstimator, X: Any, y: np.ndarray, *, X_val: Any, y_val: np.ndarray, deadline: float
     ) -> BaseEstimator:
-        names = _positional_names(X)
+        names = positional_names(X)
         if X_val is None:
-            return est.fit(X, y, callbacks=[_deadline_callback(deadline)], **names)
+            return est.fit(X, y, callbacks=[deadline_callback(deadline)], **names)
         # without a minimum gain, plateaus (e.g. all-categorical data) never trigger early stopping
         min_delta = min_gain(y, classification=isinstance(est, lgb.LGBMClassifier))
-        callbacks = [lgb.early_stopping(50, verbose=False, min_delta=min_delta), _deadline_callback(deadline)]
+        callbacks = [lgb.early_stopping(50, verbose=False, min_delta=min_delta), deadline_callback(deadline)]
         return est.fit(X, y, **eval_kwargs(X_val, y_val), callbacks=callbacks, **names)
 
     def fixed_rounds(self, fold_models: list[Any]) -> Params:
