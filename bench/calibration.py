@@ -2,7 +2,7 @@
 classification tables.
 
 Each table gets a stratified 75/25 split (seed 0) and two fits of the same budget under `accuracy`: with the
-calibration and threshold (the default) and with both off (`calibrate.ENABLED = False`, same run). Two
+calibration and threshold (the default) and with both off (`AutoML(calibrate=False)`, same run). Two
 baselines, each as a ratio new / baseline of the best model's test log loss (its served probabilities) and
 accuracy (its served labels):
 - paired: the first fit's best model with its calibration and threshold removed (the same members, so only
@@ -26,7 +26,7 @@ import pandas as pd
 from quality import write_section
 from sklearn.model_selection import train_test_split
 
-from automl.engine import AutoML, calibrate
+from automl.engine import AutoML
 from automl.engine.task import METRICS
 from automl.ingest import column_kinds
 
@@ -57,12 +57,8 @@ def scores(model: Any, test: pd.DataFrame, target: str) -> dict[str, float]:
 
 
 def fit(train: pd.DataFrame, target: str, budget: float, *, enabled: bool) -> Any:
-    calibrate.ENABLED = enabled
-    try:
-        return AutoML(time_budget_s=budget, metric=METRIC, n_jobs=2, seed=0).fit(
-            train, target, kinds=column_kinds(train)).best
-    finally:
-        calibrate.ENABLED = True
+    return AutoML(time_budget_s=budget, metric=METRIC, n_jobs=2, seed=0, calibrate=enabled).fit(
+        train, target, kinds=column_kinds(train)).best
 
 
 def run(name: str, budget: float) -> dict[str, Any]:
@@ -84,7 +80,7 @@ def table(rows: list[dict[str, Any]], budget: float) -> str:
     lines = [
         f"{budget:g} s per fit, metric `{METRIC}`, 75/25 stratified split (seed 0); the best model of each fit. "
         "Paired baseline: the same fitted model with its calibration and threshold removed; separate: a second "
-        "fit with `calibrate.ENABLED = False`. Ratios are new / baseline (log loss: lower is better; accuracy: "
+        "fit with `AutoML(calibrate=False)`. Ratios are new / baseline (log loss: lower is better; accuracy: "
         "higher is better).",
         "",
         "| table | rows | classes | best model: adopted | log loss | paired | ratio | separate | ratio | "

@@ -35,7 +35,6 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import encode, score, write_section  # noqa: E402
 
-import automl.engine.search as search  # noqa: E402
 from automl.engine import AutoML  # noqa: E402
 from automl.engine.automl import _task_context  # noqa: E402
 from automl.engine.candidates import REGISTRY, Params, TaskContext  # noqa: E402
@@ -211,20 +210,15 @@ def hand_set(ctx: TaskContext) -> tuple[tuple[str, Params], ...]:
     return tuple((f, REGISTRY[f].portfolio(ctx)[i]) for f, i in HAND_SET)
 
 
-def fit_test(train: pd.DataFrame, test: pd.DataFrame, target: str, budget: float, metric: str,
+def fit_test(train: pd.DataFrame, test: pd.DataFrame, target: str, budget: float, metric: str, kind: str,
              order: str) -> tuple[float, float]:
     """(rank 1's predictions of `test` in internal form, wall seconds) with the learned or hand-set order."""
-    learned = search.portfolio
-    if order == "hand-set":
-        # the old defaults were sized to a training fold: about 0.64 of the rows under a 0.2 holdout and 5 folds
-        rows = int(0.64 * len(train))
-        search.portfolio = lambda kind: hand_set(representative(kind, rows))  # type: ignore[assignment]
-    try:
-        start = time.monotonic()
-        result = AutoML(time_budget_s=budget, metric=metric).fit(train, target, kinds=column_kinds(train))
-        wall = time.monotonic() - start
-    finally:
-        search.portfolio = learned
+    # the old defaults were sized to a training fold: about 0.64 of the rows under a 0.2 holdout and 5 folds
+    first = list(hand_set(representative(kind, int(0.64 * len(train))))) if order == "hand-set" else None
+    start = time.monotonic()
+    result = AutoML(time_budget_s=budget, metric=metric, portfolio=first).fit(train, target,
+                                                                              kinds=column_kinds(train))
+    wall = time.monotonic() - start
     model = result.best.model
     pred = model.predict_proba(test).to_numpy() if model.classes_ is not None else model.predict(test)
     return pred, wall
@@ -246,7 +240,8 @@ def compare(budget: float) -> None:
         y = encode(test[target], ptype, classes)
         row = {"table": f"{name}:{target}", "rows": len(df), "metric": metric}
         for order in ("learned", "hand-set"):
-            pred, wall = fit_test(train, test, target, budget, metric, order)
+            kind = "regression" if ptype == "regression" else "classification"
+            pred, wall = fit_test(train, test, target, budget, metric, kind, order)
             row[order], row[f"{order}_wall"] = score(metric, y, pred), wall
         print(row, flush=True)
         rows.append(row)

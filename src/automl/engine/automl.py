@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from automl.engine.calibrate import choose, labels
-from automl.engine.candidates import TaskContext
+from automl.engine.calibrate import Choice, choose, labels
+from automl.engine.candidates import REGISTRY, Params, TaskContext
 from automl.engine.dataprep import IMBALANCE_SHARE, PreparedData, prepare
 from automl.engine.ensemble import ensemble_pool, ensemble_selection, prune_for_speed
 from automl.engine.errors import EngineError
@@ -67,12 +67,19 @@ class AutoML:
         seed: int = 0, on_progress: Callable[[str, float, str], None] | None = None,
         on_model: Callable[[ModelResult], None] | None = None, should_stop: Callable[[], bool] | None = None,
         executor: Executor | None = None, holdout: HoldoutChoice = "auto", stacking: bool = True,
+        calibrate: bool = True, portfolio: Sequence[tuple[str, Params]] | None = None,
     ) -> None:
         """`executor` runs the fold fits (e.g. a DaskExecutor on a cluster); default `n_jobs` local threads.
         `holdout`: "auto", "none" or a fraction in (0, 0.5) held out for the reported figures (holdout.py).
-        `stacking`: try a second layer on the ensemble (stacking.py), kept only when its check says so."""
+        `stacking`: try a second layer on the ensemble (stacking.py), kept only when its check says so.
+        `calibrate`: choose calibration and threshold on OOF predictions (calibrate.py).
+        `portfolio`: (family, params) to try first, in order; default the learned one (portfolio.py)."""
         self.holdout = check_holdout(holdout)
-        self.stacking = stacking
+        self.stacking, self.calibrate = stacking, calibrate
+        unknown = sorted({family for family, _ in portfolio or ()} - set(REGISTRY))
+        if unknown:
+            raise EngineError(f"unknown model families in the portfolio: {', '.join(unknown)}.")
+        self.portfolio = None if portfolio is None else [(family, dict(params)) for family, params in portfolio]
         self.time_budget_s = float(time_budget_s)
         self.metric = metric
         self.problem_type = problem_type
@@ -112,7 +119,7 @@ class AutoML:
         search = Search(
             ctx=ctx, plan=plan, X=X, y=y, folds=sp.folds, metric=data.metric,
             deadline=lambda: budget.search_deadline, on_finished=run.add, should_stop=self.should_stop,
-            executor=executor,
+            executor=executor, configurations=self.portfolio,
         )
         scheme = "out-of-fold figures" if sp.out_of_fold else f"{sp.fraction:g} held out"
         self._progress("searching", budget.elapsed() / budget.total,
@@ -238,7 +245,7 @@ class _Run:
         the model_result arguments they decide: the cross-fitted CV figures where adopted, the evaluation rows'
         predictions as served (`raw`: the uncalibrated ones), and what params records."""
         metric, y, folds = self.data.metric, self.split.y, self.split.folds
-        choice = choose(oof, y, folds, metric, self.data.problem_type)
+        choice = choose(oof, y, folds, metric, self.data.problem_type) if self.automl.calibrate else Choice.none(oof)
         model.calibration, model.threshold = choice.calibration, choice.threshold
         if choice.adopted:
             cv_score, scores = metric(y, choice.scored(metric)), fold_scores(metric, y, choice.scored(metric), folds)

@@ -23,7 +23,6 @@ from sklearn.isotonic import IsotonicRegression
 from automl.engine.task import METRICS, Metric
 from automl.engine.validation import Fold
 
-ENABLED = True  # bench/calibration.py turns both off to measure what they bring
 MARGIN = 0.002  # relative: a cross-fitted gain smaller than this is noise, not adopted
 ISOTONIC_MIN_ROWS = 1000
 FIT_ROWS = 20_000  # a temperature is one number: this many OOF rows fit it as well as all of them
@@ -155,6 +154,11 @@ class Choice:
     oof_labels: np.ndarray  # what the label metrics score: `oof`, or one-hot cross-fitted thresholded labels
     params: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def none(cls, oof: np.ndarray) -> Choice:
+        """Nothing adopted: the model serves its members' probabilities and argmax."""
+        return cls(None, None, oof, oof)
+
     @property
     def adopted(self) -> bool:
         return self.calibration is not None or self.threshold is not None
@@ -169,8 +173,8 @@ class Choice:
 
 def choose(oof: np.ndarray, y: np.ndarray, folds: list[Fold], metric: Metric, problem_type: str) -> Choice:
     """Calibration (classifiers) and threshold (binary, label metrics) for a model with these OOF predictions."""
-    if not ENABLED or problem_type == "regression":
-        return Choice(None, None, oof, oof)
+    if problem_type == "regression":
+        return Choice.none(oof)
     methods = ["temperature"] + (["isotonic"] if problem_type == "binary" and len(y) >= ISOTONIC_MIN_ROWS else [])
     before = _LOG_LOSS(y, oof)
     best: tuple[float, str, np.ndarray] | None = None

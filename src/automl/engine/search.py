@@ -59,6 +59,7 @@ class Search:
     on_finished: Callable[[Finished], None]
     should_stop: Callable[[], bool]
     executor: Executor
+    configurations: list[tuple[str, Params]] | None = None  # to try first; None: the learned portfolio
     finished: list[Finished] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     _fold_seconds: dict[str, list[float]] = field(default_factory=dict)  # observed seconds per fold, by family
@@ -69,7 +70,8 @@ class Search:
     _failures: int = 0  # tuning trials in a row that were skipped or failed
 
     def __post_init__(self) -> None:
-        self._portfolio = list(portfolio(kind_of(self.ctx)))
+        first = self.configurations if self.configurations is not None else portfolio(kind_of(self.ctx))
+        self._portfolio = [(family, dict(params)) for family, params in first]
 
     def remaining(self) -> float:
         return self.deadline() - time.monotonic()

@@ -105,12 +105,6 @@ def test_threshold_under_label_metrics_only() -> None:
         assert _choose(raw, y, name).threshold is None
 
 
-def test_disabled_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    raw, y = _binary(900, scale=3.0, bias=-2.0)
-    monkeypatch.setattr(cal, "ENABLED", False)
-    assert not _choose(raw, y, "accuracy").adopted
-
-
 @pytest.fixture(scope="module")
 def imbalanced() -> pd.DataFrame:
     rng = np.random.default_rng(3)
@@ -148,6 +142,15 @@ def test_fit_serves_the_calibration_and_threshold(fitted: FitResult, imbalanced:
     np.testing.assert_array_equal(labels, served)
     deployed, _ = outputs(model, X, probabilities=False, threshold=0.5)  # a deploy-time threshold overrides
     np.testing.assert_array_equal(deployed, np.where(proba[:, 1] >= 0.5, model.classes_[1], model.classes_[0]))
+
+
+def test_calibrate_off_adopts_nothing(fitted: FitResult, imbalanced: pd.DataFrame) -> None:
+    assert any("threshold" in m.params for m in fitted.leaderboard)  # what the default adopts on this table
+    off = AutoML(time_budget_s=8, metric="f1_macro", holdout="none", calibrate=False).fit(
+        imbalanced, "y", kinds=column_kinds(imbalanced))
+    for m in off.leaderboard:
+        assert "threshold" not in m.params and "calibration" not in m.params
+        assert m.model.calibration is None and m.model.threshold is None
 
 
 def test_pickled_model_keeps_both(fitted: FitResult, imbalanced: pd.DataFrame) -> None:

@@ -12,11 +12,11 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from automl.engine import AutoML, FittedModel
-from automl.engine import search as search_module
 from automl.engine.candidates import REGISTRY, TaskContext
 from automl.engine.dataprep import prepare
 from automl.engine.features import GeneratedFeatures
 from automl.engine.kinds import coerce_frame
+from automl.engine.portfolio import portfolio
 from automl.engine.preprocess import ColumnPlan, build_preprocessor
 from automl.engine.shapley import source_map
 from automl.engine.validation import fit_fold
@@ -180,11 +180,10 @@ def test_fast_path_and_explanations_match(table: pd.DataFrame, target: str) -> N
     assert sorted(mapping[first][mapping[first] > 0]) == [0.5, 0.5]  # a pair is split between its sources
 
 
-def test_automl_fits_the_family(table: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_automl_fits_the_family(table: pd.DataFrame) -> None:
     first = ("lightgbm_fe", REGISTRY["lightgbm_fe"].portfolio(TaskContext("regression", 0, 1000, 12))[0])
-    original = search_module.portfolio
-    monkeypatch.setattr(search_module, "portfolio", lambda kind: (first, *original(kind)))
-    result = AutoML(time_budget_s=20, n_jobs=1, seed=0, holdout="none").fit(table, "y", kinds=column_kinds(table))
+    result = AutoML(time_budget_s=20, n_jobs=1, seed=0, holdout="none", portfolio=[first, *portfolio("regression")]
+                    ).fit(table, "y", kinds=column_kinds(table))
     fe = [r for r in result.leaderboard if r.algorithm == REGISTRY["lightgbm_fe"].algorithm]
     assert fe and np.isfinite(fe[0].cv_score)
     assert fe[0].model.predict(table.head(5)).shape == (5,)

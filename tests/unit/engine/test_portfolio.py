@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from automl.engine import AutoML, EngineError
 from automl.engine.candidates import REGISTRY, TaskContext
 from automl.engine.executor import LocalExecutor
 from automl.engine.portfolio import KINDS, PORTFOLIO_FILE, portfolio
@@ -81,3 +82,16 @@ def test_the_search_proposes_the_portfolio_in_its_order_before_tuning(kind: str)
         assert trial is None  # nothing finished yet: no tuning
         proposed.append((cand.name, params))
     assert proposed == [(f, dict(p)) for f, p in portfolio(kind)]
+
+
+def test_a_given_portfolio_is_tried_instead_and_unknown_families_are_refused() -> None:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    df["y"] = df["a"] * 2 + rng.normal(size=300) * 0.1
+    first = [("ridge", {"C": "cv"}), ("extra_trees", {"n_estimators": 50, "max_features": 1.0,
+                                                       "min_samples_leaf": 2})]
+    result = AutoML(time_budget_s=5, seed=0, portfolio=first, stacking=False).fit(df, "y")
+    params = {m.key: m.params for m in result.leaderboard}
+    assert params["ridge_1"] == {"C": "cv"} and params["extra_trees_1"]["n_estimators"] == 50
+    with pytest.raises(EngineError, match="unknown model families"):
+        AutoML(portfolio=[("no_such_family", {})])
