@@ -32,7 +32,7 @@ class FittedModel:
     `predict` labels positive. Both were chosen on out-of-fold predictions; None: the members' argmax.
 
     `stack` (engine/stacking.py), for a stacked ensemble: boosters whose raw score is added to the members'
-    margin before calibration; it runs on the coerced frame, after the members' fast or regular path.
+    margin before calibration; compiled and verified like the members (`fast_stack`), else on the coerced frame.
     """
 
     # class defaults: artifacts pickled before the fast path, or before calibration, have none
@@ -40,6 +40,7 @@ class FittedModel:
     calibration: Calibration | None = None
     threshold: float | None = None
     stack: Stack | None = None
+    fast_stack: FastModel | None = None  # the layer's compiled form, beside `fast`
 
     def __init__(
         self, *, algorithm: str, problem_type: str, classes: np.ndarray | None, kinds: dict[str, str],
@@ -87,18 +88,22 @@ class FittedModel:
         return np.asarray(total)
 
     def compile_fast(self) -> bool:
-        """Compile the members for serving, checked against the pipelines on rows made from the input
-        schema. False, and the regular path, when they disagree."""
-        self.fast = None
+        """Compile the members (and a stacking layer) for serving, checked against the pipelines on rows made
+        from the input schema. False, and the regular path, when they disagree."""
+        self.fast = self.fast_stack = None
+        sample = synthetic_rows(self.input_schema)
         self.fast = compile_verified(
-            self.kinds, self.members, self.n_classes, regular=self._regular_raw,
-            sample=synthetic_rows(self.input_schema), compile_model=compile_fitted,
+            self.kinds, self.members, self.n_classes, regular=self._regular_raw, sample=sample,
+            compile_model=compile_fitted,
         )
+        if self.fast is not None and self.stack is not None:
+            self.fast_stack = self.stack.compile(self.kinds, sample)
         return self.fast is not None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("fast", None)  # derived: rebuilt (and re-verified) by whoever loads the artifact
+        state.pop("fast_stack", None)
         return state
 
     def _regular_raw(self, df: pd.DataFrame) -> np.ndarray:
@@ -109,6 +114,8 @@ class FittedModel:
         df = self._as_frame(df)
         if self.stack is None:
             raw = self.fast.predict_raw(df) if self.fast is not None else self._regular_raw(df)
+        elif self.fast is not None and self.fast_stack is not None:
+            raw = self.stack.combine(self.fast.predict_raw(df), self.fast_stack.predict_raw(df))
         else:
             X = coerce_frame(df, self.kinds)
             raw = self.stack.apply(self.fast.predict_raw(df) if self.fast is not None else self._members_raw(X), X)

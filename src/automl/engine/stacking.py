@@ -32,6 +32,8 @@ from threadpoolctl import threadpool_limits
 from automl.engine.candidates import TaskContext
 from automl.engine.candidates.lightgbm import deadline_callback, eval_kwargs, positional_names
 from automl.engine.executor import Executor, LocalExecutor
+from automl.engine.fastpath import FastModel, FastPredict, compile_verified
+from automl.engine.kinds import coerce_frame
 from automl.engine.preprocess import ColumnPlan, build_preprocessor
 from automl.engine.task import Metric
 from automl.engine.validation import Fold, fold_scores
@@ -76,7 +78,26 @@ class Stack:
                           ) / len(self.pipelines)
 
     def apply(self, raw: np.ndarray, X: pd.DataFrame) -> np.ndarray:
-        return from_margin(to_margin(raw, self.n_classes) + self.margin(X), self.n_classes)
+        return self.combine(raw, self.margin(X))
+
+    def combine(self, raw: np.ndarray, margin: np.ndarray) -> np.ndarray:
+        """The ensemble's output `raw` with the layer's `margin` added in the offset's space."""
+        return from_margin(to_margin(raw, self.n_classes) + margin, self.n_classes)
+
+    def compile(self, kinds: dict[str, str], sample: pd.DataFrame) -> FastModel | None:
+        """The boosters' mean raw score on raw input rows through the fast path, verified against `margin`."""
+        members = [(p, 1.0 / len(self.pipelines)) for p in self.pipelines]
+        return compile_verified(kinds, members, 0, regular=lambda rows: self.margin(coerce_frame(rows, kinds)),
+                                sample=sample, compile_model=_raw_score)
+
+
+def _raw_score(est: Any) -> FastPredict:
+    booster = est.booster_
+
+    def predict(A: Any, threads: int) -> np.ndarray:
+        return np.asarray(booster.predict(A, raw_score=True, num_threads=threads))
+
+    return predict
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,9 @@ def test_an_adopted_layer_is_a_leaderboard_model_with_its_own_figures(monkeypatc
     e = stack.model.explain(rows)
     proba = stack.model.predict_proba(rows).to_numpy()
     assert np.allclose(e.base + e.values.sum(axis=1), proba.max(axis=1), atol=1e-6)
+    assert stack.model.compile_fast() and stack.model.fast_stack is not None  # the layer is compiled too
+    assert np.allclose(stack.model.predict_proba(rows).to_numpy(), proba, atol=1e-6)
+    assert pickle.loads(pickle.dumps(stack.model)).fast_stack is None  # derived: rebuilt on load
 
 
 def test_stacking_off_is_recorded() -> None:
