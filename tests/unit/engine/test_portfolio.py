@@ -30,12 +30,17 @@ def _ctx(kind: str) -> TaskContext:
     return TaskContext(problem_type="regression", n_classes=0, n_rows=800, n_features=4)
 
 
-def test_the_committed_portfolio_is_what_the_script_selects_from_the_committed_scores() -> None:
+def _script():  # noqa: ANN202 - bench/portfolio.py, the script that learns the portfolio
     sys.path.insert(0, str(BENCH))
     try:
-        import portfolio as script  # bench/portfolio.py
+        import portfolio as script
     finally:
         sys.path.remove(str(BENCH))
+    return script
+
+
+def test_the_committed_portfolio_is_what_the_script_selects_from_the_committed_scores() -> None:
+    script = _script()
     results = json.loads(script.RESULTS.read_text())
     written = json.loads(PORTFOLIO_FILE.read_text())["portfolios"]
     for kind in KINDS:
@@ -49,6 +54,25 @@ def _table(kind: str, n: int = 150) -> tuple[pd.DataFrame, np.ndarray]:
     X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
     y = (X["a"] > 0).astype(int).to_numpy() + (X["b"] > 1) if kind == "classification" else X["a"].to_numpy()
     return X, np.asarray(y)
+
+
+def test_selection_puts_a_fully_grown_forest_early_though_no_table_ranks_one_first() -> None:
+    script = _script()
+    boosters = [f'lightgbm {{"learning_rate": 0.1, "num_leaves": {n}}}' for n in (7, 15, 31, 63, 127)]
+    forests = [f'random_forest {{"max_features": {f}, "min_samples_leaf": {leaf}, "n_estimators": 300}}'
+               for f, leaf in (('"sqrt"', 1), ("1.0", 1), ('"sqrt"', 9))]
+    rng = np.random.default_rng(0)
+    results = {  # each booster best somewhere; the forests always last, the grown 1.0 one last of all
+        t: {**{c: {"kind": "regression", "loss": float(rng.uniform(1, 2)), "seconds": 1.0} for c in boosters},
+            **{c: {"kind": "regression", "loss": 3.0 + i, "seconds": 1.0} for i, c in enumerate(forests)}}
+        for t in (f"{n}:{c}" for n, c in script.tables(script.META))
+    }
+    chosen = script.select(results, "regression")
+    assert [c for c in chosen if c.startswith("random_forest")] == [forests[0]]
+    assert chosen.index(forests[0]) == script.FOREST_AT - 1
+    for kind in KINDS:  # and the committed portfolios have one
+        assert any(family == "random_forest" and params["min_samples_leaf"] == 1
+                   for family, params in portfolio(kind)), kind
 
 
 @pytest.mark.parametrize("kind", KINDS)
