@@ -262,8 +262,8 @@ def compare(budget: float, baseline: str, only_kind: str | None) -> None:
         classes = np.unique(train[target]) if ptype != "regression" else None
         y = encode(test[target], ptype, classes)
         row = {"table": f"{name}:{target}", "rows": len(df), "metric": metric}
-        for order in ("learned", "baseline"):
-            pred, wall = fit_test(train, test, target, budget, metric, kind, None if order == "learned" else baseline)
+        for order, against in (("learned", None), ("baseline", baseline)):
+            pred, wall = fit_test(train, test, target, budget, metric, kind, against)
             row[order], row[f"{order}_wall"] = score(metric, y, pred), wall
         print(row, flush=True)
         rows.append(row)

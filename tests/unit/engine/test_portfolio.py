@@ -62,7 +62,7 @@ def test_selection_puts_a_fully_grown_forest_early_though_no_table_ranks_one_fir
     forests = [f'random_forest {{"max_features": {f}, "min_samples_leaf": {leaf}, "n_estimators": 300}}'
                for f, leaf in (('"sqrt"', 1), ("1.0", 1), ('"sqrt"', 9))]
     rng = np.random.default_rng(0)
-    results = {  # each booster best somewhere; the forests always last, the grown 1.0 one last of all
+    results = {  # each booster best somewhere; the forests always last, the grown sqrt one best of them
         t: {**{c: {"kind": "regression", "loss": float(rng.uniform(1, 2)), "seconds": 1.0} for c in boosters},
             **{c: {"kind": "regression", "loss": 3.0 + i, "seconds": 1.0} for i, c in enumerate(forests)}}
         for t in (f"{n}:{c}" for n, c in script.tables(script.META))
