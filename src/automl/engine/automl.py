@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,12 +11,13 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from automl.engine.budget import Budget
 from automl.engine.calibrate import Choice, choose, labels
 from automl.engine.candidates import REGISTRY, Params, TaskContext
 from automl.engine.dataprep import IMBALANCE_SHARE, PreparedData, prepare
 from automl.engine.ensemble import ensemble_pool, ensemble_selection, prune_for_speed
 from automl.engine.errors import EngineError
-from automl.engine.evaluate import TIMING_ROWS, model_result
+from automl.engine.evaluate import IMPORTANCE_ROWS, TIMING_ROWS, model_result
 from automl.engine.executor import Executor, LocalExecutor
 from automl.engine.holdout import HoldoutChoice, Split, check_holdout, split
 from automl.engine.model import FittedModel
@@ -28,37 +28,6 @@ from automl.engine.search import Finished, Search
 from automl.engine.stacking import Stack, StackFit, check, fit_stack
 from automl.engine.task import leaderboard_key
 from automl.engine.validation import fold_scores, predict_internal
-
-log = logging.getLogger(__name__)
-# share of the budget left after the refit (the end reserve's 0.1·T): timing, importance and saving the
-# artifact, which for a member serving its bag is k models
-REFIT_TAIL = 0.1
-
-
-@dataclass
-class Budget:
-    start: float
-    total: float
-    ensemble_predict_s: float = 0.0  # measured: what predicting with the likely ensemble members costs
-    refit_s: float = 0.0  # expected: refitting the likely ensemble members once
-    stack_s: float = 0.0  # expected: fitting the stacking layer's k folds
-
-    @property
-    def end_reserve(self) -> float:
-        """Ensemble selection, its refit, timing and importance; kept out of the search."""
-        return min(0.3 * self.total,
-                   1.0 + 0.1 * self.total + 3 * self.ensemble_predict_s + self.refit_s + self.stack_s)
-
-    @property
-    def search_deadline(self) -> float:
-        return self.start + self.total - self.end_reserve
-
-    @property
-    def deadline(self) -> float:
-        return self.start + self.total
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.start
 
 
 class AutoML:
@@ -151,7 +120,6 @@ class AutoML:
             classes=None if data.classes is None else np.asarray(data.classes).tolist(),
         )
 
-
     def _search(self, search: Search, executor: Executor) -> list[Finished]:
         # BLAS/OpenMP pools inside each fold would oversubscribe the cores the fold threads already use
         try:
@@ -216,11 +184,20 @@ class _Run:
         # the layer is a small LightGBM: as long as the quickest one searched, with room for more rounds
         boosters = [r.fit_seconds for r in self.results if r.algorithm == "lightgbm"]
         self.budget.stack_s = 1.5 * min(boosters or [r.fit_seconds for r in top])
+        self.budget.importance_s = min(0.05 * self.budget.total, self._importance_seconds(top))
         if self.automl.on_model is not None:
             self.automl.on_model(result)
         self.automl._progress(
             stage, self.budget.elapsed() / self.budget.total, f"{result.key}: CV {result.cv_score:.4f}"
         )
+
+    def _importance_seconds(self, top: list[ModelResult]) -> float:
+        """Permutation importance of the ensemble of `top` on a full sample (evaluate.importance_rows): each
+        member's fold model on up to 2,000 rows (per fold, out of fold), 3 repeats of every feature."""
+        n_folds, rows = self.refit.n_folds, self.split.rows
+        n_rows = min(len(rows.y), IMPORTANCE_ROWS * (n_folds if self.split.out_of_fold else 1))
+        ms_fold = sum(r.predict_ms_per_row for r in top) / n_folds
+        return n_rows * (1 + 3 * rows.X.shape[1]) * ms_fold / 1000
 
     def add(self, f: Finished) -> None:
         algorithm = f.candidate.algorithm_for(self.refit.ctx)
@@ -326,13 +303,14 @@ class _Run:
         """The second layer on the ensemble's OOF predictions, when its expected time fits and the held-out-fold
         check keeps it (engine/stacking.py); `stacking` records what happened."""
         r, metric = self.refit, self.data.metric
-        left = self.budget.deadline - REFIT_TAIL * self.budget.total - time.monotonic()
-        if not self.automl.stacking or self.budget.stack_s > 0.5 * left or self.automl.should_stop():
+        # before the tail; past its own expected time the layer leaves the refit its expected share
+        left = self.budget.deadline - self.budget.tail - time.monotonic()
+        if not self.automl.stacking or self.budget.stack_s > left or self.automl.should_stop():
             self.stacking = {"adopted": False, "skipped": "off" if not self.automl.stacking else "no time"}
             return None
-        start = time.monotonic()
+        start, b = time.monotonic(), self.budget
         fitted = fit_stack(r.executor, r.X, r.y, oof, r.ctx, r.plan, self.split.folds,
-                           deadline_at=time.time() + min(3 * self.budget.stack_s, 0.5 * left))
+                           deadline_at=time.time() + min(3 * b.stack_s, max(b.stack_s, left - b.refit_s)))
         self.stack_seconds = time.monotonic() - start
         if fitted is None:
             self.stacking = {"adopted": False, "skipped": "did not finish"}
@@ -368,8 +346,8 @@ class _Run:
         r = self.refit
         X_all, y_all = self.split.refit_rows()
         scale = len(y_all) / len(r.y)
-        # one deadline plans and stops the refit: what follows (timing, importance) keeps REFIT_TAIL
-        deadline = self.budget.deadline - REFIT_TAIL * self.budget.total
+        # one deadline plans and stops the refit: what follows (timing, importance) keeps the tail
+        deadline = self.budget.deadline - self.budget.tail
         refit = self._refittable(chosen, scale=scale, deadline=deadline)
         todo = [f for f, _ in sorted(chosen, key=lambda fw: -fw[1]) if f.key in refit]  # heaviest start first
         outcomes = dict(zip([f.key for f in todo], refit_members(

@@ -22,6 +22,8 @@ from automl.engine.validation import fold_std
 
 TIMING_ROWS = 500
 MIN_REQUIRED_ROWS = 50
+IMPORTANCE_ROWS = 2000  # the most rows one permutation importance pass uses
+PROBE_ROWS = 64  # rows predicted to time the model before importance is sized
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def time_predict(model: FittedModel, holdout: Holdout) -> float:
 def importance_rows(ms_per_row: float, n_features: int, *, seconds: float, n_repeats: int) -> int:
     """How many holdout rows permutation importance can use within `seconds`."""
     per_row = max(ms_per_row, 1e-3) / 1000 * (1 + n_features * n_repeats)
-    return int(min(2000, seconds / per_row))
+    return int(min(IMPORTANCE_ROWS, seconds / per_row))
 
 
 def scorer(model: FittedModel) -> Callable[[pd.DataFrame], np.ndarray]:
@@ -60,13 +62,25 @@ def scorer(model: FittedModel) -> Callable[[pd.DataFrame], np.ndarray]:
     return lambda X: labels(model.predict_raw(X), threshold)
 
 
+def probe_ms(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, ms_per_row: float) -> float:
+    """The cost per row to plan with: `ms_per_row` as timed when the model was ranked, or more when a probe
+    of PROBE_ROWS rows now says so (cores shared with fits still running, per-call overheads)."""
+    start = time.perf_counter()
+    predict(X.iloc[:PROBE_ROWS])
+    return max(ms_per_row, (time.perf_counter() - start) * 1000 / max(min(len(X), PROBE_ROWS), 1))
+
+
 def importance(
     model: FittedModel, holdout: Holdout, *, seconds: float, ms_per_row: float, required: bool = False
 ) -> list[dict[str, Any]]:
     """Bounded by `seconds`; a `required` one (rank 1, ensemble) still runs on a small sample when short."""
+    start = time.monotonic()
+    ms_per_row = probe_ms(scorer(model), holdout.X, ms_per_row)
+    seconds -= time.monotonic() - start
     n_repeats = 3 if seconds > 3 else (2 if seconds > 1 else 1)
     rows = importance_rows(ms_per_row, holdout.X.shape[1], seconds=seconds, n_repeats=n_repeats)
-    rows = max(rows, MIN_REQUIRED_ROWS) if required else rows
+    if required and rows < MIN_REQUIRED_ROWS:  # short of time: the fewest rows that say anything, once
+        n_repeats, rows = 1, MIN_REQUIRED_ROWS
     if rows < MIN_REQUIRED_ROWS:
         return []
     return permutation_importance(
@@ -81,6 +95,9 @@ def oof_importance(
     """Permutation importance with no holdout: fold i's model `models[i]` on fold i's validation rows of `rows`
     (never rows it trained on), the drops averaged over folds by rows used. `ms_per_row` is one fold model's
     cost; `seconds` bound all folds together."""
+    start = time.monotonic()
+    ms_per_row = probe_ms(scorer(models[0]), rows.X.iloc[folds[0][1]], ms_per_row)
+    seconds -= time.monotonic() - start
     n_repeats = 3 if seconds > 3 else (2 if seconds > 1 else 1)
     per_fold = importance_rows(ms_per_row, rows.X.shape[1], seconds=seconds / len(folds), n_repeats=n_repeats)
     per_fold = max(per_fold, MIN_REQUIRED_ROWS) if required else per_fold

@@ -18,7 +18,7 @@ import pandas as pd
 
 from automl.engine.dataprep import PreparedData
 from automl.engine.errors import EngineError
-from automl.engine.evaluate import Holdout, importance, oof_importance
+from automl.engine.evaluate import IMPORTANCE_ROWS, Holdout, importance, importance_rows, oof_importance
 from automl.engine.model import FittedModel
 from automl.engine.validation import HOLDOUT_FRACTION, Fold, cv_folds, holdout_split, n_folds_for
 
@@ -73,11 +73,16 @@ class Split:
         seconds: float, required: bool,
     ) -> list[dict[str, Any]]:
         """On rows no model used trained on: `whole` on the holdout, or fold i's `fold_model(i)` on fold i's
-        validation rows (`ms_*`: each one's predict cost per row)."""
+        validation rows (`ms_*`: each one's predict cost per row). With a holdout, where `whole` cannot score a
+        full sample in `seconds` (a bag predicts k times), fold 0's model scores more rows in the same time."""
         if self.out_of_fold:
             models = [fold_model(i) for i in range(self.n_folds)]
             return oof_importance(models, self.folds, self.rows, seconds=seconds, ms_per_row=ms_fold,
                                   required=required)
+        full = min(IMPORTANCE_ROWS, len(self.rows.y))
+        if ms_fold < ms_whole and importance_rows(ms_whole, self.rows.X.shape[1], seconds=seconds,
+                                                  n_repeats=3) < full:
+            return importance(fold_model(0), self.rows, seconds=seconds, ms_per_row=ms_fold, required=required)
         return importance(whole, self.rows, seconds=seconds, ms_per_row=ms_whole, required=required)
 
     def refit_rows(self) -> tuple[pd.DataFrame, np.ndarray]:

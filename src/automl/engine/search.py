@@ -110,17 +110,23 @@ class Search:
             family, params = self._portfolio.pop(0)
             if self._affordable(REGISTRY[family]):
                 return REGISTRY[family], dict(params), None
-        families = self._best_families()
+        ranked = self._ranked_families()
+        families = ranked[:N_TUNED_FAMILIES]
         if not families or self._failures >= 3 * len(families):
             return None  # with candidates still running, their results may yet name families to tune
         for _ in families:
             name = families[self._tuned % len(families)]
             self._tuned += 1
             if self._affordable(REGISTRY[name]):
-                trial = self._study(name).ask()
-                return REGISTRY[name], REGISTRY[name].suggest(trial, self.ctx), trial
+                return self._trial(name)
             self._failures += 1
-        return None
+        # the best families no longer fit what is left: the best one that does uses it instead of idling
+        cheaper = next((n for n in ranked[N_TUNED_FAMILIES:] if self._affordable(REGISTRY[n])), None)
+        return None if cheaper is None else self._trial(cheaper)
+
+    def _trial(self, name: str) -> tuple[Candidate, Params, optuna.Trial]:
+        trial = self._study(name).ask()
+        return REGISTRY[name], REGISTRY[name].suggest(trial, self.ctx), trial
 
     def _study(self, name: str) -> optuna.Study:
         if name not in self._studies:
@@ -147,14 +153,14 @@ class Search:
             log.info("skipping %s: not expected to fit the remaining budget", cand.name)
         return ok
 
-    def _best_families(self) -> list[str]:
+    def _ranked_families(self) -> list[str]:
+        """The tunable families that finished, best CV score first."""
         best: dict[str, float] = {}
         for f in self.finished:
             name = f.candidate.name
             if f.candidate.tunable and (name not in best or self.metric.better(f.cv_score, best[name])):
                 best[name] = f.cv_score
-        ranked = sorted(best, key=lambda n: self.metric.loss(best[n]))
-        return ranked[:N_TUNED_FAMILIES]
+        return sorted(best, key=lambda n: self.metric.loss(best[n]))
 
     # --- running candidates ---
 

@@ -80,10 +80,14 @@ def test_lightgbm_and_logistic_cv_fit_without_deprecation_warnings() -> None:
         assert est.predict_proba(X[:3]).shape == (3, 2)
 
 
-def test_end_reserve_is_capped_and_grows_with_expected_refit() -> None:
-    from automl.engine.automl import Budget
+def test_end_reserve_is_what_follows_the_search_as_measured_and_capped() -> None:
+    from automl.engine.budget import Budget
 
-    assert Budget(start=0.0, total=300.0).end_reserve == pytest.approx(31.0)  # 1 + 0.1·T
-    assert Budget(start=0.0, total=300.0, refit_s=40.0).end_reserve == pytest.approx(71.0)
+    assert Budget(start=0.0, total=300.0).end_reserve == pytest.approx(7.0)  # the margin: 1 + 0.02·T
+    # what the refit, the stacking layer and the ensemble's timing and importance are expected to take
+    full = Budget(start=0.0, total=300.0, ensemble_predict_s=1.0, refit_s=40.0, stack_s=5.0, importance_s=4.0)
+    assert full.tail == pytest.approx(7.0 + 3.0 + 4.0)
+    assert full.end_reserve == pytest.approx(14.0 + 40.0 + 5.0)
     assert Budget(start=0.0, total=300.0, refit_s=500.0).end_reserve == pytest.approx(90.0)  # 0.3·T cap
     assert Budget(start=0.0, total=300.0, refit_s=500.0).search_deadline == pytest.approx(210.0)
+    assert Budget(start=0.0, total=300.0, importance_s=500.0).tail == pytest.approx(90.0)

@@ -1,6 +1,8 @@
 """The holdout choice: a fraction held out, none (every row trains, figures out of fold), or auto by row count."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import automl.engine.validation as validation
 from automl.engine import AutoML, EngineError, FittedModel
-from automl.engine.evaluate import Holdout, oof_importance
+from automl.engine.evaluate import Holdout, importance, oof_importance
 from automl.engine.explain import permutation_importance
 from automl.engine.holdout import AUTO_FRACTION, AUTO_MIN_ROWS, resolve_holdout
 from automl.engine.task import METRICS
@@ -101,3 +103,28 @@ def test_out_of_fold_importance_uses_only_rows_each_fold_model_did_not_train_on(
     train0 = folds[0][0]  # the same measure on a fold model's own training rows: large drops
     seen = permutation_importance(models[0].predict_raw, X.iloc[train0], y[train0], METRICS["accuracy"])
     assert min(f["importance"] for f in seen) > 0.1, seen
+
+
+class _Slow(FunctionTransformer):
+    """A preprocessing step that costs 0.5 ms a row: a model far slower than its ranked timing said."""
+
+    def transform(self, X):  # noqa: ANN001, ANN201
+        time.sleep(0.0005 * len(X))
+        return X
+
+
+def test_importance_keeps_to_its_seconds_when_the_model_predicts_slower_than_it_was_timed() -> None:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({f"x{i}": rng.normal(size=2000) for i in range(5)})
+    y = (X["x0"] > 0).astype(int).to_numpy()
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+    model = FittedModel(algorithm="tree", problem_type="binary", classes=np.array([0, 1]),
+                        kinds={c: "numeric" for c in X}, input_schema=[],
+                        members=[(Pipeline([("prep", _Slow()), ("model", tree)]), 1.0)])
+    rows = Holdout(X=X, X_raw=X, y=y, metric=METRICS["accuracy"], problem_type="binary",
+                   classes=np.array([0, 1]), seed=0)
+    start = time.monotonic()
+    # timed at 0.001 ms a row, 2,000 rows x (1 + 5 columns) would take 6 s; a probe sizes it to the 1 s given
+    found = importance(model, rows, seconds=1.0, ms_per_row=0.001, required=True)
+    assert time.monotonic() - start < 1.6
+    assert found[0]["feature"] == "x0" and found[0]["importance"] > 0.1, found

@@ -17,7 +17,7 @@ from automl.engine.candidates import REGISTRY, TaskContext
 from automl.engine.executor import LocalExecutor
 from automl.engine.portfolio import KINDS, PORTFOLIO_FILE, portfolio
 from automl.engine.preprocess import ColumnPlan
-from automl.engine.search import Search
+from automl.engine.search import Finished, Search
 from automl.engine.task import METRICS
 from automl.engine.validation import cv_folds, fit_fold
 
@@ -106,6 +106,28 @@ def test_the_search_proposes_the_portfolio_in_its_order_before_tuning(kind: str)
         assert trial is None  # nothing finished yet: no tuning
         proposed.append((cand.name, params))
     assert proposed == [(f, dict(p)) for f, p in portfolio(kind)]
+
+
+def test_when_the_best_families_no_longer_fit_the_search_tunes_the_best_one_that_does() -> None:
+    X, y = _table("classification")
+    ctx = _ctx("classification")
+    search = Search(
+        ctx=ctx, plan=ColumnPlan.from_kinds(X, {"a": "numeric", "b": "numeric"}), X=X, y=y,
+        folds=cv_folds(y, problem_type=ctx.problem_type, n_folds=3, seed=0), metric=METRICS["log_loss"],
+        deadline=lambda: time.monotonic() + 10, on_finished=lambda f: None, should_stop=lambda: False,
+        executor=LocalExecutor(1), configurations=[],
+    )
+    for name, loss in (("lightgbm", 0.3), ("xgboost", 0.4), ("extra_trees", 0.5), ("ridge", 0.6)):
+        search.finished.append(Finished(key=f"{name}_1", candidate=REGISTRY[name], params={}, cv_score=loss,
+                                        oof=np.zeros((len(y), 3)), pipelines=[], fit_seconds=1.0))
+    # seconds per fold seen so far: the two best families need 3 rounds of 100 s, 10 s are left
+    search._fold_seconds = {"lightgbm": [100.0], "xgboost": [100.0], "extra_trees": [1.0], "ridge": [0.1]}
+    cand, _, trial = search._propose()
+    assert cand.name == "extra_trees" and trial is not None  # the best affordable one, not the cheapest
+    search._fold_seconds["extra_trees"] = [100.0]
+    assert search._propose()[0].name == "ridge"
+    search._fold_seconds["ridge"] = [100.0]
+    assert search._propose() is None  # nothing fits: the search ends
 
 
 def test_a_given_portfolio_is_tried_instead_and_unknown_families_are_refused() -> None:
