@@ -17,7 +17,7 @@ from automl.engine.candidates import REGISTRY, Params, TaskContext
 from automl.engine.dataprep import IMBALANCE_SHARE, PreparedData, prepare
 from automl.engine.ensemble import ensemble_pool, ensemble_selection, prune_for_speed
 from automl.engine.errors import EngineError
-from automl.engine.evaluate import IMPORTANCE_ROWS, TIMING_ROWS, model_result
+from automl.engine.evaluate import IMPORTANCE_REPEATS, IMPORTANCE_ROWS, TIMING_ROWS, importance_seconds, model_result
 from automl.engine.executor import Executor, LocalExecutor
 from automl.engine.holdout import HoldoutChoice, Split, check_holdout, split
 from automl.engine.model import FittedModel
@@ -192,12 +192,12 @@ class _Run:
         )
 
     def _importance_seconds(self, top: list[ModelResult]) -> float:
-        """Permutation importance of the ensemble of `top` on a full sample (evaluate.importance_rows): each
-        member's fold model on up to 2,000 rows (per fold, out of fold), 3 repeats of every feature."""
+        """Permutation importance of the ensemble of `top` on a full sample: each member's fold model on up to
+        IMPORTANCE_ROWS rows (per fold, out of fold), every shuffle."""
         n_folds, rows = self.refit.n_folds, self.split.rows
         n_rows = min(len(rows.y), IMPORTANCE_ROWS * (n_folds if self.split.out_of_fold else 1))
         ms_fold = sum(r.predict_ms_per_row for r in top) / n_folds
-        return n_rows * (1 + 3 * rows.X.shape[1]) * ms_fold / 1000
+        return importance_seconds(ms_fold, rows.X.shape[1], rows=n_rows, n_repeats=IMPORTANCE_REPEATS)
 
     def add(self, f: Finished) -> None:
         algorithm = f.candidate.algorithm_for(self.refit.ctx)

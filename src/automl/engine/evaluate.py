@@ -23,6 +23,7 @@ from automl.engine.validation import fold_std
 TIMING_ROWS = 500
 MIN_REQUIRED_ROWS = 50
 IMPORTANCE_ROWS = 2000  # the most rows one permutation importance pass uses
+IMPORTANCE_REPEATS = 3  # shuffles of each column, where the time allows
 PROBE_ROWS = 64  # rows predicted to time the model before importance is sized
 
 
@@ -48,10 +49,19 @@ def time_predict(model: FittedModel, holdout: Holdout) -> float:
     return round((time.perf_counter() - start) * 1000 / max(len(batch), 1), 4)
 
 
+def importance_seconds(ms_per_row: float, n_features: int, *, rows: int, n_repeats: int) -> float:
+    """What permutation importance on `rows` rows costs: each row predicted once, and once per shuffle."""
+    return rows * ms_per_row / 1000 * (1 + n_features * n_repeats)
+
+
 def importance_rows(ms_per_row: float, n_features: int, *, seconds: float, n_repeats: int) -> int:
     """How many holdout rows permutation importance can use within `seconds`."""
-    per_row = max(ms_per_row, 1e-3) / 1000 * (1 + n_features * n_repeats)
+    per_row = importance_seconds(max(ms_per_row, 1e-3), n_features, rows=1, n_repeats=n_repeats)
     return int(min(IMPORTANCE_ROWS, seconds / per_row))
+
+
+def _repeats(seconds: float) -> int:
+    return IMPORTANCE_REPEATS if seconds > 3 else (2 if seconds > 1 else 1)
 
 
 def scorer(model: FittedModel) -> Callable[[pd.DataFrame], np.ndarray]:
@@ -62,22 +72,23 @@ def scorer(model: FittedModel) -> Callable[[pd.DataFrame], np.ndarray]:
     return lambda X: labels(model.predict_raw(X), threshold)
 
 
-def probe_ms(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, ms_per_row: float) -> float:
-    """The cost per row to plan with: `ms_per_row` as timed when the model was ranked, or more when a probe
-    of PROBE_ROWS rows now says so (cores shared with fits still running, per-call overheads)."""
+def probe(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, *, ms_per_row: float,
+          seconds: float) -> tuple[float, float]:
+    """The cost per row to plan with, and the seconds left after measuring it: `ms_per_row` as timed when the
+    model was ranked, or more when a probe of PROBE_ROWS rows now says so (cores shared with fits still
+    running, per-call overheads)."""
     start = time.perf_counter()
     predict(X.iloc[:PROBE_ROWS])
-    return max(ms_per_row, (time.perf_counter() - start) * 1000 / max(min(len(X), PROBE_ROWS), 1))
+    took = time.perf_counter() - start
+    return max(ms_per_row, took * 1000 / max(min(len(X), PROBE_ROWS), 1)), seconds - took
 
 
 def importance(
     model: FittedModel, holdout: Holdout, *, seconds: float, ms_per_row: float, required: bool = False
 ) -> list[dict[str, Any]]:
     """Bounded by `seconds`; a `required` one (rank 1, ensemble) still runs on a small sample when short."""
-    start = time.monotonic()
-    ms_per_row = probe_ms(scorer(model), holdout.X, ms_per_row)
-    seconds -= time.monotonic() - start
-    n_repeats = 3 if seconds > 3 else (2 if seconds > 1 else 1)
+    ms_per_row, seconds = probe(scorer(model), holdout.X, ms_per_row=ms_per_row, seconds=seconds)
+    n_repeats = _repeats(seconds)
     rows = importance_rows(ms_per_row, holdout.X.shape[1], seconds=seconds, n_repeats=n_repeats)
     if required and rows < MIN_REQUIRED_ROWS:  # short of time: the fewest rows that say anything, once
         n_repeats, rows = 1, MIN_REQUIRED_ROWS
@@ -95,10 +106,9 @@ def oof_importance(
     """Permutation importance with no holdout: fold i's model `models[i]` on fold i's validation rows of `rows`
     (never rows it trained on), the drops averaged over folds by rows used. `ms_per_row` is one fold model's
     cost; `seconds` bound all folds together."""
-    start = time.monotonic()
-    ms_per_row = probe_ms(scorer(models[0]), rows.X.iloc[folds[0][1]], ms_per_row)
-    seconds -= time.monotonic() - start
-    n_repeats = 3 if seconds > 3 else (2 if seconds > 1 else 1)
+    ms_per_row, seconds = probe(scorer(models[0]), rows.X.iloc[folds[0][1]], ms_per_row=ms_per_row,
+                                seconds=seconds)
+    n_repeats = _repeats(seconds)
     per_fold = importance_rows(ms_per_row, rows.X.shape[1], seconds=seconds / len(folds), n_repeats=n_repeats)
     per_fold = max(per_fold, MIN_REQUIRED_ROWS) if required else per_fold
     if per_fold < MIN_REQUIRED_ROWS:

@@ -18,7 +18,14 @@ import pandas as pd
 
 from automl.engine.dataprep import PreparedData
 from automl.engine.errors import EngineError
-from automl.engine.evaluate import IMPORTANCE_ROWS, Holdout, importance, importance_rows, oof_importance
+from automl.engine.evaluate import (
+    IMPORTANCE_REPEATS,
+    IMPORTANCE_ROWS,
+    Holdout,
+    importance,
+    importance_rows,
+    oof_importance,
+)
 from automl.engine.model import FittedModel
 from automl.engine.validation import HOLDOUT_FRACTION, Fold, cv_folds, holdout_split, n_folds_for
 
@@ -81,7 +88,7 @@ class Split:
                                   required=required)
         full = min(IMPORTANCE_ROWS, len(self.rows.y))
         if ms_fold < ms_whole and importance_rows(ms_whole, self.rows.X.shape[1], seconds=seconds,
-                                                  n_repeats=3) < full:
+                                                  n_repeats=IMPORTANCE_REPEATS) < full:
             return importance(fold_model(0), self.rows, seconds=seconds, ms_per_row=ms_fold, required=required)
         return importance(whole, self.rows, seconds=seconds, ms_per_row=ms_whole, required=required)
 
