@@ -178,7 +178,7 @@ class _Run:
         top = [r for r in sorted(self.results, key=lambda r: loss(r.cv_score)) if not r.is_ensemble][:3]
         # seconds the likely ensemble members take to predict the timing batch
         self.budget.ensemble_predict_s = sum(r.predict_ms_per_row for r in top) * TIMING_ROWS / 1000
-        self.budget.refit_s = refit_seconds(
+        self.budget.refit_s = self.split.refit_scale * refit_seconds(
             [r.fit_seconds for r in top], self.refit.n_folds, self.refit.ctx.n_jobs
         )
         # the layer is a small LightGBM: as long as the quickest one searched, with room for more rounds
@@ -254,7 +254,10 @@ class _Run:
     def add_ensemble(self, finished: list[Finished]) -> None:
         metric, r = self.data.metric, self.refit
         top = ensemble_pool(finished, metric)
-        if len(top) < 2:
+        # one model alone is still refitted on every row when there is time (its bag of fold models is what
+        # serves otherwise: on 13.7k rows, 5 classes, log loss 0.634 for the bag against 0.611 refitted)
+        if not top or len(top) == 1 and not self._refittable(
+                [(top[0], 1.0)], scale=self.split.refit_scale, deadline=self.budget.deadline - self.budget.tail):
             return
         start = time.monotonic()
         weights, score = ensemble_selection([f.oof for f in top], r.y, metric)
@@ -345,7 +348,7 @@ class _Run:
         """
         r = self.refit
         X_all, y_all = self.split.refit_rows()
-        scale = len(y_all) / len(r.y)
+        scale = self.split.refit_scale
         # one deadline plans and stops the refit: what follows (timing, importance) keeps the tail
         deadline = self.budget.deadline - self.budget.tail
         refit = self._refittable(chosen, scale=scale, deadline=deadline)

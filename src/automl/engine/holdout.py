@@ -92,6 +92,11 @@ class Split:
             return importance(fold_model(0), self.rows, seconds=seconds, ms_per_row=ms_fold, required=required)
         return importance(whole, self.rows, seconds=seconds, ms_per_row=ms_whole, required=required)
 
+    @property
+    def refit_scale(self) -> float:
+        """How many more rows the refit trains on than the search: the holdout's are added."""
+        return 1.0 if self.out_of_fold else (len(self.y) + len(self.rows.y)) / len(self.y)
+
     def refit_rows(self) -> tuple[pd.DataFrame, np.ndarray]:
         """Every labelled row, what the ensemble's members are refitted on (the search's rows first)."""
         if self.out_of_fold:

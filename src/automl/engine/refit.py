@@ -186,8 +186,10 @@ def member_seconds(fold_seconds: float, n_folds: int, n_jobs: int) -> float:
 
 
 def refit_seconds(fold_seconds: list[float], n_folds: int, n_jobs: int) -> float:
-    """Expected wall time of a refit: about one fold per member, members run n_jobs at a time."""
-    return sum(member_seconds(s, n_folds, n_jobs) for s in fold_seconds) / max(n_jobs, 1)
+    """Expected wall time of a refit: about one fold per member, members run n_jobs at a time, so never less
+    than its longest member (refit_members starts a member only when that member's own time fits)."""
+    each = [member_seconds(s, n_folds, n_jobs) for s in fold_seconds]
+    return max(max(each, default=0.0), sum(each) / max(n_jobs, 1))
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from sklearn.tree import DecisionTreeClassifier
 
 import automl.engine.validation as validation
 from automl.engine import AutoML, EngineError, FittedModel
+from automl.engine.dataprep import prepare
 from automl.engine.evaluate import Holdout, importance, oof_importance
 from automl.engine.explain import permutation_importance
-from automl.engine.holdout import AUTO_FRACTION, AUTO_MIN_ROWS, resolve_holdout
+from automl.engine.holdout import AUTO_FRACTION, AUTO_MIN_ROWS, resolve_holdout, split
 from automl.engine.task import METRICS
 
 
@@ -59,6 +60,14 @@ def test_a_fraction_holds_that_share_out(breast_cancer: pd.DataFrame, monkeypatc
     assert (s["holdout"], s["evaluation"], s["n_test"]) == (0.3, "holdout", 171)
     assert spy.frames == {len(breast_cancer) - 171} and len(s["evaluation_rows"]) == 171
     assert np.sum(r.best.plots["confusion_matrix"]["matrix"]) == 171
+
+
+def test_the_refit_is_planned_for_the_rows_it_trains_on(breast_cancer: pd.DataFrame) -> None:
+    data = prepare(breast_cancer, "target", features=None, problem_type="auto", metric="auto", seed=0)
+    held = split(data, 0.3, seed=0)
+    assert len(held.refit_rows()[1]) == len(breast_cancer)  # the holdout's rows are refitted on too
+    assert held.refit_scale == pytest.approx(len(breast_cancer) / len(held.y))
+    assert split(data, "none", seed=0).refit_scale == 1.0
 
 
 def test_auto_holds_none_out_on_a_small_table_and_a_fifth_on_a_large_one(breast_cancer: pd.DataFrame) -> None:

@@ -75,6 +75,24 @@ def test_selection_puts_a_fully_grown_forest_early_though_no_table_ranks_one_fir
                    for family, params in portfolio(kind)), kind
 
 
+def test_selection_puts_a_linear_model_in_though_no_table_ranks_one_first() -> None:
+    script = _script()
+    boosters = [f'lightgbm {{"learning_rate": 0.1, "num_leaves": {n}}}' for n in (7, 15, 31, 63, 127)]
+    linear = ["linear {}", 'ridge {"C": "cv"}']
+    rng = np.random.default_rng(1)
+    results = {  # each booster best somewhere; the linear models always after them, ridge the better one
+        t: {**{c: {"kind": "classification", "loss": float(rng.uniform(1, 2)), "seconds": 1.0} for c in boosters},
+            linear[0]: {"kind": "classification", "loss": 2.5, "seconds": 0.1},
+            linear[1]: {"kind": "classification", "loss": 2.4, "seconds": 0.1}}
+        for t in (f"{n}:{c}" for n, c in script.tables(script.META))
+    }
+    chosen = script.select(results, "classification")
+    assert [c for c in chosen if c in linear] == [linear[1]]
+    assert chosen.index(linear[1]) == script.LINEAR_AT - 1
+    for kind in KINDS:  # and the committed portfolios have one
+        assert any(REGISTRY[family].style == "linear" for family, _ in portfolio(kind)), kind
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_entry_is_a_registered_family_that_fits_with_its_params(kind: str) -> None:
     entries = portfolio(kind)
@@ -125,9 +143,8 @@ def test_when_the_best_families_no_longer_fit_the_search_tunes_the_best_one_that
     cand, _, trial = search._propose()
     assert cand.name == "extra_trees" and trial is not None  # the best affordable one, not the cheapest
     search._fold_seconds["extra_trees"] = [100.0]
-    assert search._propose()[0].name == "ridge"
-    search._fold_seconds["ridge"] = [100.0]
-    assert search._propose() is None  # nothing fits: the search ends
+    assert not REGISTRY["ridge"].tunable  # its inner CV already chose its one parameter: trials would repeat it
+    assert search._propose() is None  # nothing else fits: the search ends
 
 
 def test_a_given_portfolio_is_tried_instead_and_unknown_families_are_refused() -> None:

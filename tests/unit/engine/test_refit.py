@@ -90,3 +90,17 @@ def test_a_refit_past_its_deadline_serves_the_measured_models(
     served_auc = roc_auc_score(y_test, ens.model.predict_proba(X_test)[1])
     bag_auc = roc_auc_score(y_test, bags.predict_proba(X_test)[1])
     assert served_auc > 0.97 and served_auc >= bag_auc - 0.01, (served_auc, bag_auc)
+
+
+def test_a_model_that_finished_alone_is_still_refitted_on_every_row() -> None:
+    data = load_breast_cancer(as_frame=True)
+    df = data.frame.rename(columns={"target": "y"})
+    # one configuration of a family the search does not tune: it is the only model that finishes
+    result = AutoML(time_budget_s=10, seed=0, holdout=0.2, portfolio=[("linear", {})]).fit(df, target="y")
+    assert [m.key for m in result.leaderboard] == ["ensemble", "linear_1"]  # the refit ranks first: one model
+    best, bag = result.leaderboard
+    assert best.params["weights"] == {"linear_1": 1.0} and best.params["refit"] == "full"
+    assert best.params["served"]["linear_1"]["served"] == "refit"
+    assert len(best.model.members) == 1 and len(bag.model.members) == 5  # against its 5 fold models
+    assert best.cv_score == pytest.approx(bag.cv_score)  # measured by the same out-of-fold predictions
+    assert best.predict_ms_per_row < bag.predict_ms_per_row

@@ -19,7 +19,9 @@ from automl.engine.refit import (
     agreement,
     check_refit,
     choose_served,
+    member_seconds,
     refit_members,
+    refit_seconds,
     refit_summary,
 )
 from automl.engine.validation import cv_folds
@@ -128,6 +130,17 @@ def test_agreement_is_one_for_equal_predictions_and_floored_for_flat_bags() -> N
     assert agreement(np.full_like(bag, 0.5), bag) < 0.2
     flat = np.full((3, 2), 0.5)  # a bag that predicts the prior: tiny differences do not count as disagreement
     assert agreement(flat + 0.001, flat) > 0.95
+
+
+def test_a_refit_is_expected_to_last_at_least_its_longest_member() -> None:
+    # members run two at a time, but one member is one fit: a heavy one alone is not halved (it was, and the
+    # reserve planned 6 s for a CatBoost refit that refit_members then refused to start in 6.4 s, needing 12 s)
+    heavy, light = member_seconds(20.0, 5, 2), member_seconds(1.0, 5, 1)
+    assert refit_seconds([20.0], 5, 2) == pytest.approx(heavy)
+    assert refit_seconds([20.0, 1.0], 5, 2) == pytest.approx(heavy)
+    assert refit_seconds([20.0, 20.0, 20.0], 5, 2) == pytest.approx(1.5 * heavy)
+    assert refit_seconds([1.0, 1.0], 5, 1) == pytest.approx(2 * light)
+    assert refit_seconds([], 5, 2) == 0.0
 
 
 def test_served_members_fall_back_to_their_bag_while_it_is_affordable() -> None:
