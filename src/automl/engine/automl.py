@@ -256,8 +256,7 @@ class _Run:
         top = ensemble_pool(finished, metric)
         # one model alone is still refitted on every row when there is time (its bag of fold models is what
         # serves otherwise: on 13.7k rows, 5 classes, log loss 0.634 for the bag against 0.611 refitted)
-        if not top or len(top) == 1 and not self._refittable(
-                [(top[0], 1.0)], scale=self.split.refit_scale, deadline=self.budget.deadline - self.budget.tail):
+        if not top or len(top) == 1 and not self._refittable([(top[0], 1.0)]):
             return
         start = time.monotonic()
         weights, score = ensemble_selection([f.oof for f in top], r.y, metric)
@@ -307,7 +306,7 @@ class _Run:
         check keeps it (engine/stacking.py); `stacking` records what happened."""
         r, metric = self.refit, self.data.metric
         # before the tail; past its own expected time the layer leaves the refit its expected share
-        left = self.budget.deadline - self.budget.tail - time.monotonic()
+        left = self.budget.refit_deadline - time.monotonic()
         if not self.automl.stacking or self.budget.stack_s > left or self.automl.should_stop():
             self.stacking = {"adopted": False, "skipped": "off" if not self.automl.stacking else "no time"}
             return None
@@ -349,9 +348,8 @@ class _Run:
         r = self.refit
         X_all, y_all = self.split.refit_rows()
         scale = self.split.refit_scale
-        # one deadline plans and stops the refit: what follows (timing, importance) keeps the tail
-        deadline = self.budget.deadline - self.budget.tail
-        refit = self._refittable(chosen, scale=scale, deadline=deadline)
+        deadline = self.budget.refit_deadline
+        refit = self._refittable(chosen)
         todo = [f for f, _ in sorted(chosen, key=lambda fw: -fw[1]) if f.key in refit]  # heaviest start first
         outcomes = dict(zip([f.key for f in todo], refit_members(
             [(f.candidate, f.params, f.pipelines) for f in todo], r.ctx, r.plan, X_all, y_all, deadline=deadline,
@@ -360,9 +358,9 @@ class _Run:
         ) if todo else [], strict=True))
         return choose_served([(f.pipelines, w, cost[f.key], outcomes.get(f.key)) for f, w in chosen])
 
-    def _refittable(self, chosen: list[tuple[Finished, float]], *, scale: float, deadline: float) -> set[str]:
-        """The members whose refit is expected to end before `deadline`, heaviest first."""
-        r, left = self.refit, deadline - time.monotonic()
+    def _refittable(self, chosen: list[tuple[Finished, float]]) -> set[str]:
+        """The members whose refit is expected to end before the refit deadline, heaviest first."""
+        r, left, scale = self.refit, self.budget.refit_deadline - time.monotonic(), self.split.refit_scale
         keep: list[Finished] = []
         for f, _ in sorted(chosen, key=lambda fw: -fw[1]):
             if refit_seconds([g.fit_seconds for g in [*keep, f]], r.n_folds, r.ctx.n_jobs) * scale < left:

@@ -26,6 +26,11 @@ class Budget:
         return min(0.3 * self.total, self.tail + self.refit_s + self.stack_s)
 
     @property
+    def refit_deadline(self) -> float:
+        """One deadline plans and stops the refit (and the stacking layer before it): the tail keeps the rest."""
+        return self.deadline - self.tail
+
+    @property
     def search_deadline(self) -> float:
         return self.start + self.total - self.end_reserve
 
