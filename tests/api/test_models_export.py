@@ -69,3 +69,26 @@ def test_download_refuses_a_tampered_artifact(client, settings):
     path = Storage(settings.data_dir).artifact(key)
     path.write_bytes(b"not the model")
     assert client.get(f"/api/models/{mid}/download").status_code == 409
+
+
+def test_a_download_waits_for_another_process_writing_instead_of_failing(client, settings):
+    """The download's audit record is a write: in a read-only session it would fail outright (503) whenever
+    another process committed after the route's first read; a write session waits its turn."""
+    import sqlite3
+    import threading
+    import time
+
+    mid = add_model(settings, fitted())
+    other = sqlite3.connect(settings.db_url.removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process mid-write: the lock is held, the route's reads go on
+    other.execute("CREATE TABLE elsewhere (x INTEGER)")
+    got = {}
+    request = threading.Thread(target=lambda: got.update(r=client.get(f"/api/models/{mid}/download")))
+    request.start()
+    time.sleep(0.5)
+    other.execute("COMMIT")  # well inside the busy timeout
+    request.join(30)
+    other.close()
+    assert got["r"].status_code == 200, got["r"].text
+    audit = client.get("/api/audit", params={"action": "model.download"}).json()
+    assert [e["object"] for e in audit] == [f"model {mid}"]

@@ -25,6 +25,13 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_write_session(request: Request) -> Iterator[Session]:
+    # a GET that writes (a download's audit record): a reader's late write fails outright, without waiting,
+    # whenever any other writer committed after its snapshot began
+    with request.app.state.db.session() as session:
+        yield session
+
+
 def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -36,6 +43,7 @@ def get_storage(request: Request) -> Storage:
 DbDep = Annotated[Database, Depends(get_db)]
 # scope="function": the session commits when the route returns, before the response reports the write
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 

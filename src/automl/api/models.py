@@ -7,7 +7,17 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from automl.api.deps import DbDep, IdPath, IdQuery, Offset, PrincipalDep, SessionDep, StorageDep, allow
+from automl.api.deps import (
+    DbDep,
+    IdPath,
+    IdQuery,
+    Offset,
+    PrincipalDep,
+    SessionDep,
+    StorageDep,
+    WriteSessionDep,
+    allow,
+)
 from automl.schemas.insights import InsightsPublic
 from automl.schemas.models import BatchList, DeployRequest, ModelList, ModelPublic
 from automl.services import audit, export, insights, models, predictions
@@ -84,7 +94,7 @@ def undeploy(
 
 
 @router.get("/{model_id}/download", response_class=FileResponse, dependencies=WRITE)
-def download(model_id: IdPath, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> FileResponse:
+def download(model_id: IdPath, session: WriteSessionDep, storage: StorageDep, principal: PrincipalDep) -> FileResponse:
     """A zip: `model.joblib` (the whole fitted pipeline) and `model_card.json`; see docs/serving.md."""
     path, name = export.export_zip(session, storage, model_id)
     audit.record(session, principal, "model.download", f"model {model_id}")

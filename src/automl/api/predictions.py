@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from automl.api.bodylimit import discard_body
-from automl.api.deps import DbDep, IdPath, PrincipalDep, SessionDep, SettingsDep, StorageDep, allow
+from automl.api.deps import DbDep, IdPath, PrincipalDep, SessionDep, SettingsDep, StorageDep, WriteSessionDep, allow
 from automl.api.errors import status_of
 from automl.api.uploads import receive_upload
 from automl.errors import DomainError, NotFound, Unprocessable
@@ -114,7 +114,9 @@ def get_batch(batch_id: IdPath, session: SessionDep) -> dict[str, object]:
 
 @router.get("/api/batch-predictions/{batch_id}/download", response_class=FileResponse,
             dependencies=[allow(Permission.WRITE)])
-def download_batch(batch_id: IdPath, session: SessionDep, storage: StorageDep, principal: PrincipalDep) -> Response:
+def download_batch(
+    batch_id: IdPath, session: WriteSessionDep, storage: StorageDep, principal: PrincipalDep
+) -> Response:
     """CSV: the input columns, `prediction`, then `proba_<class>` per class, then the `reason_i`,
     `reason_i_contribution` columns asked for (formulas neutralised)."""
     key, name = predictions.download(session, storage, batch_id, by=principal)
