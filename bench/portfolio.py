@@ -41,7 +41,7 @@ from automl.engine import AutoML  # noqa: E402
 from automl.engine.automl import _task_context  # noqa: E402
 from automl.engine.candidates import REGISTRY, Params, TaskContext  # noqa: E402
 from automl.engine.dataprep import prepare  # noqa: E402
-from automl.engine.portfolio import KINDS, PORTFOLIO_FILE, config_key  # noqa: E402
+from automl.engine.portfolio import KINDS, PORTFOLIO_FILE  # noqa: E402
 from automl.engine.preprocess import ColumnPlan  # noqa: E402
 from automl.engine.task import DEFAULT_METRIC  # noqa: E402
 from automl.engine.validation import cv_folds, fit_fold  # noqa: E402
@@ -106,6 +106,10 @@ def tables(spec: str) -> list[tuple[str, str]]:
     return [tuple(item.split(":")) for item in spec.split(",")]  # type: ignore[misc]
 
 
+def config_id(family: str, params: Params) -> str:
+    return f"{family} {json.dumps(params, sort_keys=True)}"
+
+
 def representative(kind: str, n_rows: int = 3000) -> TaskContext:
     problem = "binary" if kind == "classification" else "regression"
     return TaskContext(problem_type=problem, n_classes=2 if problem == "binary" else 0, n_rows=n_rows, n_features=10)
@@ -122,11 +126,11 @@ def pool() -> list[tuple[str, Params]]:
         for kind in KINDS:
             for n_rows in (1000, 3000, 10_000):
                 for params in cand.portfolio(representative(kind, n_rows)):
-                    configs.setdefault(config_key(family, params), (family, params))
+                    configs.setdefault(config_id(family, params), (family, params))
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=len(family)))
         for _ in range(DRAWS.get(family, 0)):
             params = _short(cand.suggest(study.ask(), representative("classification")))
-            configs.setdefault(config_key(family, params), (family, params))
+            configs.setdefault(config_id(family, params), (family, params))
     return list(configs.values())
 
 
@@ -165,14 +169,14 @@ def score_meta() -> dict[str, dict[str, dict[str, float]]]:
     for name, target in tables(META):
         key = f"{name}:{target}"
         done = cached.setdefault(key, {})
-        todo = [(f, p) for f, p in configs if config_key(f, p) not in done]
+        todo = [(f, p) for f, p in configs if config_id(f, p) not in done]
         if not todo:
             continue
         data, folds, ctx, plan = prepared(name, target)
         print(f"{key}: {len(data.y)} rows, {data.problem_type}, {len(todo)} configurations", flush=True)
         for family, params in todo:
             loss, seconds = cv_loss(family, params, data, folds, ctx, plan)
-            done[config_key(family, params)] = {"loss": loss, "seconds": round(seconds, 3),
+            done[config_id(family, params)] = {"loss": loss, "seconds": round(seconds, 3),
                                                 "kind": "classification" if ctx.is_classification else "regression"}
         RESULTS.write_text(json.dumps(cached, indent=1, sort_keys=True) + "\n")
     return cached
@@ -218,32 +222,12 @@ def _ensure(chosen: list[int], group: list[int], ranks: np.ndarray, at: int, wha
         print(f"{what} at {at}: {configs[best]}", flush=True)
 
 
-def costs(results: dict[str, dict[str, dict[str, float]]], kind: str) -> dict[str, float]:
-    """Each configuration's fit time relative to LightGBM's on the same table (its configurations' median), the
-    geometric mean over the META tables of `kind`; a family's is its configurations' median, under its name."""
-    ratios: dict[str, list[float]] = {}
-    for table, r in results.items():
-        if table not in {f"{n}:{c}" for n, c in tables(META)} or next(iter(r.values()))["kind"] != kind:
-            continue
-        ref = np.median([v["seconds"] for c, v in r.items() if c.startswith("lightgbm {") and v["seconds"] > 0])
-        for c, v in r.items():
-            if v["seconds"] > 0 and np.isfinite(v["loss"]):  # a failed configuration has no time
-                ratios.setdefault(c, []).append(v["seconds"] / ref)
-    out = {c: float(np.exp(np.log(v).mean())) for c, v in ratios.items()}
-    for family in sorted({c.split(" ", 1)[0] for c in out}):
-        out[family] = float(np.median([v for c, v in out.items() if c.startswith(f"{family} {{")]))
-    return out
-
-
 def write_portfolio(results: dict[str, dict[str, dict[str, float]]]) -> None:
-    out: dict = {"built_by": "bench/portfolio.py", "built_on": date.today().isoformat(), "folds": N_FOLDS,
-                 "tables": [f"{n}:{t}" for n, t in tables(META)], "portfolios": {}, "family_costs": {}}
+    out = {"built_by": "bench/portfolio.py", "built_on": date.today().isoformat(), "folds": N_FOLDS,
+           "tables": [f"{n}:{t}" for n, t in tables(META)], "portfolios": {}}
     for kind in KINDS:
-        cost = costs(results, kind)
         chosen = [cid.split(" ", 1) for cid in select(results, kind)]
-        out["portfolios"][kind] = [{"family": family, "params": json.loads(params),
-                                    "cost": round(cost[f"{family} {params}"], 3)} for family, params in chosen]
-        out["family_costs"][kind] = {f: round(c, 3) for f, c in cost.items() if " " not in f}
+        out["portfolios"][kind] = [{"family": family, "params": json.loads(params)} for family, params in chosen]
     PORTFOLIO_FILE.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {PORTFOLIO_FILE}")
 

@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from automl.engine.candidates import REGISTRY, Candidate, Params, TaskContext
 from automl.engine.executor import Executor
-from automl.engine.portfolio import kind_of, portfolio, relative_cost
+from automl.engine.portfolio import kind_of, portfolio
 from automl.engine.preprocess import ColumnPlan
 from automl.engine.task import Metric
 from automl.engine.validation import CVRun, Fold, fold_scores
@@ -62,8 +62,7 @@ class Search:
     configurations: list[tuple[str, Params]] | None = None  # to try first; None: the learned portfolio
     finished: list[Finished] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    # observed seconds per fold over the configuration's relative cost (portfolio.relative_cost), by family
-    _unit_seconds: dict[str, list[float]] = field(default_factory=dict)
+    _fold_seconds: dict[str, list[float]] = field(default_factory=dict)  # observed seconds per fold, by family
     _counters: dict[str, int] = field(default_factory=dict)
     _portfolio: list[tuple[str, Params]] = field(default_factory=list)
     _studies: dict[str, optuna.Study] = field(default_factory=dict)
@@ -109,7 +108,7 @@ class Search:
         """The next portfolio configuration, then tuning trials; None when there is nothing to start now."""
         while self._portfolio:
             family, params = self._portfolio.pop(0)
-            if self._affordable(REGISTRY[family], params):
+            if self._affordable(REGISTRY[family]):
                 return REGISTRY[family], dict(params), None
         ranked = self._ranked_families()
         families = ranked[:N_TUNED_FAMILIES]
@@ -139,21 +138,15 @@ class Search:
             )
         return self._studies[name]
 
-    def _cost(self, family: str, params: Params | None) -> float:
-        return relative_cost(kind_of(self.ctx), family, params)
+    def _fold_estimate(self, cand: Candidate) -> float | None:
+        """Seconds per fold: this family's median so far, else the others' scaled by relative cost."""
+        if cand.name in self._fold_seconds:
+            return float(np.median(self._fold_seconds[cand.name]))
+        per_cost = [np.median(v) / REGISTRY[name].cost for name, v in self._fold_seconds.items()]
+        return cand.cost * float(np.median(per_cost)) if per_cost else None
 
-    def _fold_estimate(self, cand: Candidate, params: Params | None) -> float | None:
-        """Seconds per fold: the configuration's relative cost times what a unit of cost took so far, in this
-        family where it ran (its speed on this table), else the median over the others."""
-        if not self._unit_seconds:
-            return None
-        units = self._unit_seconds.get(cand.name)
-        unit = np.median(units) if units else np.median([np.median(v) for v in self._unit_seconds.values()])
-        return self._cost(cand.name, params) * float(unit)
-
-    def _affordable(self, cand: Candidate, params: Params | None = None) -> bool:
-        """Whether `cand` (a tuning trial of it where `params` is None) is expected to finish in time."""
-        estimate = self._fold_estimate(cand, params)
+    def _affordable(self, cand: Candidate) -> bool:
+        estimate = self._fold_estimate(cand)
         rounds = -(-len(self.folds) // max(1, min(self.executor.slots, len(self.folds))))
         ok = estimate is None or estimate * rounds < self.remaining()
         if not ok:
@@ -192,8 +185,7 @@ class Search:
             self._fail(run.candidate, exc, run.trial)
             run.trial = None
             return
-        cost = self._cost(run.candidate.name, None if run.trial is not None else run.params)
-        self._unit_seconds.setdefault(run.candidate.name, []).append(res.seconds / cost)
+        self._fold_seconds.setdefault(run.candidate.name, []).append(res.seconds)
         if run.complete:
             self._finish(run)
         elif not self._keep_going(run):

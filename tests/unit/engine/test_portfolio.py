@@ -43,38 +43,10 @@ def test_the_committed_portfolio_is_what_the_script_selects_from_the_committed_s
     script = _script()
     results = json.loads(script.RESULTS.read_text())
     written = json.loads(PORTFOLIO_FILE.read_text())["portfolios"]
-    families = json.loads(PORTFOLIO_FILE.read_text())["family_costs"]
     for kind in KINDS:
-        selected = [script.config_key(e["family"], e["params"]) for e in written[kind]]
+        selected = [script.config_id(e["family"], e["params"]) for e in written[kind]]
         assert selected == script.select(results, kind)
         assert len(selected) >= 5
-        cost = script.costs(results, kind)
-        assert [e["cost"] for e in written[kind]] == [round(cost[c], 3) for c in selected]
-        assert families[kind] == {f: round(c, 3) for f, c in cost.items() if " " not in f}
-        assert set(families[kind]) == set(REGISTRY), "a family the meta-benchmark lacks has no measured cost"
-
-
-def test_a_family_not_seen_yet_is_expected_to_take_its_measured_cost_relative_to_what_ran() -> None:
-    """300 trees of a forest take ~5 times a LightGBM's fit (the meta-benchmark): after LightGBM's folds took 1 s
-    each, a forest is not started with 9 s left for its 3 rounds of folds; with 30 s it is."""
-    X, y = _table("classification")
-    ctx = _ctx("classification")
-    left = [9.0]
-    search = Search(
-        ctx=ctx, plan=ColumnPlan.from_kinds(X, {"a": "numeric", "b": "numeric"}), X=X, y=y,
-        folds=cv_folds(y, problem_type=ctx.problem_type, n_folds=3, seed=0), metric=METRICS["log_loss"],
-        deadline=lambda: time.monotonic() + left[0], on_finished=lambda f: None, should_stop=lambda: False,
-        executor=LocalExecutor(1),
-    )
-    booster, forest = portfolio("classification")[0], next(e for e in portfolio("classification")
-                                                            if e[0] == "random_forest")
-    ratio = search._cost(*forest) / search._cost(*booster)
-    assert 3 < ratio < 10
-    search._unit_seconds = {"lightgbm": [1.0 / search._cost(*booster)]}
-    assert search._fold_estimate(REGISTRY["random_forest"], forest[1]) == pytest.approx(ratio)
-    assert not search._affordable(REGISTRY["random_forest"], forest[1])
-    left[0] = 30.0
-    assert search._affordable(REGISTRY["random_forest"], forest[1])
 
 
 def _table(kind: str, n: int = 150) -> tuple[pd.DataFrame, np.ndarray]:
@@ -166,13 +138,11 @@ def test_when_the_best_families_no_longer_fit_the_search_tunes_the_best_one_that
     for name, loss in (("lightgbm", 0.3), ("xgboost", 0.4), ("extra_trees", 0.5), ("ridge", 0.6)):
         search.finished.append(Finished(key=f"{name}_1", candidate=REGISTRY[name], params={}, cv_score=loss,
                                         oof=np.zeros((len(y), 3)), pipelines=[], fit_seconds=1.0))
-    def seen(**seconds: float) -> None:  # seconds per fold of a trial of each family so far
-        search._unit_seconds.update({f: [s / search._cost(f, None)] for f, s in seconds.items()})
-
-    seen(lightgbm=100.0, xgboost=100.0, extra_trees=1.0, ridge=0.1)  # the two best: 3 rounds of 100 s, 10 s left
+    # seconds per fold seen so far: the two best families need 3 rounds of 100 s, 10 s are left
+    search._fold_seconds = {"lightgbm": [100.0], "xgboost": [100.0], "extra_trees": [1.0], "ridge": [0.1]}
     cand, _, trial = search._propose()
     assert cand.name == "extra_trees" and trial is not None  # the best affordable one, not the cheapest
-    seen(extra_trees=100.0)
+    search._fold_seconds["extra_trees"] = [100.0]
     assert not REGISTRY["ridge"].tunable  # its inner CV already chose its one parameter: trials would repeat it
     assert search._propose() is None  # nothing else fits: the search ends
 

@@ -1,4 +1,4 @@
-"""Candidate families: each declares defaults, a search space and how its fitted models
+"""Candidate families: each declares defaults, a search space, a relative cost and how its fitted models
 compile for serving; a registry refuses duplicates."""
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class Candidate:
     name: ClassVar[str]  # key prefix and registry key, e.g. "lightgbm"
     algorithm: ClassVar[str]
     style: ClassVar[str]  # preprocessing style, see preprocess.STYLES
+    cost: ClassVar[float]  # wall time relative to LightGBM defaults on the same data
     tunable: ClassVar[bool] = True
     rounds_param: ClassVar[str | None] = None  # the parameter that sets how many rounds (trees) a fit grows
 

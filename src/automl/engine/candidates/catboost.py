@@ -27,6 +27,7 @@ class CatBoost(Candidate):
     name = "catboost"
     algorithm = "catboost"
     style = "catboost"
+    cost = 2.0
     rounds_param = "iterations"
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:

@@ -106,6 +106,7 @@ class _Forest(Candidate):
 class RandomForest(_Forest):
     name = "random_forest"
     algorithm = "random_forest"
+    cost = 1.5
     classes = (RandomForestClassifier, RandomForestRegressor)
     # fully grown, as in the tutorial: on data that repeats (panel rows split at random) memorising wins
     # (3-fold CV RMSE on DoctorContacts 3.685 against 3.749 with 3 rows a leaf)
@@ -116,6 +117,7 @@ class RandomForest(_Forest):
 class ExtraTrees(_Forest):
     name = "extra_trees"
     algorithm = "extra_trees"
+    cost = 0.8
     classes = (ExtraTreesClassifier, ExtraTreesRegressor)
     # fully grown extra trees fit the noise: with 3 rows a leaf, 3-fold CV of 100 trees went from 0.851
     # to 0.874 AUC on Ecdat/HI, 0.142 to 0.130 RMSE on BudgetFood and 3.854 to 3.675 on DoctorContacts;

@@ -46,6 +46,7 @@ class LightGBM(Candidate):
     name = "lightgbm"
     algorithm = "lightgbm"
     style = "lightgbm"
+    cost = 1.0
     rounds_param = "n_estimators"
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:

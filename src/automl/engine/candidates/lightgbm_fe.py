@@ -13,6 +13,7 @@ class LightGBMFeatures(LightGBM):
     name = "lightgbm_fe"
     algorithm = "LightGBM + generated features"
     style = "lightgbm_fe"
+    cost = 1.3  # the generator's fit (a mutual-information sample, target encoding) and wider matrices
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
         # LightGBM's first configuration, with fewer columns per tree: the generated ones overlap each other

@@ -26,6 +26,7 @@ class GradientBoosting(Candidate):
     name = "gradient_boosting"
     algorithm = "gradient_boosting"
     style = "tree"
+    cost = 3.0
     rounds_param = "n_estimators"
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
@@ -61,6 +62,7 @@ class HistGradientBoosting(Candidate):
     name = "hist_gradient_boosting"
     algorithm = "hist_gradient_boosting"
     style = "nan_ok"
+    cost = 0.7
     rounds_param = "max_iter"
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:

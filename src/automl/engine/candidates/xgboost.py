@@ -40,6 +40,7 @@ class XGBoost(Candidate):
     name = "xgboost"
     algorithm = "xgboost"
     style = "nan_ok"
+    cost = 1.0
     rounds_param = "n_estimators"
 
     def portfolio(self, ctx: TaskContext) -> list[Params]:
